@@ -1,0 +1,28 @@
+"""Errors a user sees.
+
+Every failure the user can cause (bad path, unreadable image, missing weights, bad option) is
+raised as a :class:`VidfiqaError` whose message is one self-contained line.  The CLI prints that
+line and exits non-zero; it never shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+
+class VidfiqaError(Exception):
+    """A user-facing error: ``str(err)`` is one line that says what is wrong and what to do."""
+
+    def __init__(self, message: str):
+        # Keep the message on one line even when it embeds paths or library messages.
+        super().__init__(" ".join(str(message).split()))
+
+
+class InputError(VidfiqaError):
+    """An input (path, image, video) cannot be used."""
+
+
+class WeightsError(VidfiqaError):
+    """Model weights are missing, or a file is not the one expected."""
+
+
+class ConfigError(VidfiqaError):
+    """An option or configuration value is invalid."""
