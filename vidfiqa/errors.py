@@ -17,7 +17,11 @@ class VidfiqaError(Exception):
 
 
 class InputError(VidfiqaError):
-    """An input (path, image, video) cannot be used."""
+    """An input (path, image, video) cannot be used; ``path`` says which, when known."""
+
+    def __init__(self, message: str, path=None):
+        super().__init__(message)
+        self.path = path
 
 
 class WeightsError(VidfiqaError):

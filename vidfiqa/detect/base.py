@@ -1,0 +1,114 @@
+"""What every face detector in vidfiqa looks like, and the resizing they share."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from ..faces import Faces
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """Options common to all detectors.
+
+    ``input_size`` is the long side, in pixels, that a frame is resized to before detection
+    (bigger finds smaller faces, slower).  Boxes and landmarks are always reported in the
+    coordinates of the frame that was passed in.
+    """
+
+    input_size: int = 640
+    score_threshold: float = 0.6
+    nms_threshold: float = 0.4
+    max_faces: int = 1000  # per frame, after NMS, highest scores first
+
+
+class FaceDetector(ABC):
+    """Frames in, :class:`Faces` out.
+
+    ``detect(frames, frame_indices, timestamps)`` takes RGB uint8 frames (a list, or one
+    (B, H, W, 3) array) and returns one ``Faces`` for all of them, with ``frame_index`` set from
+    ``frame_indices`` (default: position in ``frames``).
+    """
+
+    name: str = "detector"
+
+    def __init__(self, settings: DetectorSettings | None = None, **overrides):
+        base = settings or DetectorSettings()
+        self.settings = DetectorSettings(**{**base.__dict__, **overrides})
+        if self.settings.input_size < 32:
+            raise ValueError("detector input_size must be at least 32 pixels")
+
+    @abstractmethod
+    def _detect_batch(self, frames: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per frame: boxes (K,4) xyxy, landmarks (K,5,2), scores (K,) in frame pixels."""
+
+    def detect(
+        self,
+        frames: Sequence[np.ndarray] | np.ndarray,
+        frame_indices: Sequence[int] | None = None,
+        timestamps: Sequence[float] | None = None,
+    ) -> Faces:
+        frames = [as_rgb(f) for f in frames]
+        if frame_indices is None:
+            frame_indices = range(len(frames))
+        if timestamps is None:
+            timestamps = [np.nan] * len(frames)
+        parts = []
+        if frames:
+            for (boxes, landmarks, scores), idx, ts in zip(self._detect_batch(frames), frame_indices, timestamps):
+                parts.append(Faces.create(boxes, landmarks, scores, frame_index=idx, timestamp=ts))
+        return Faces.concat(parts)
+
+    def __call__(self, frames, frame_indices=None, timestamps=None) -> Faces:
+        return self.detect(frames, frame_indices, timestamps)
+
+
+def as_rgb(frame: np.ndarray) -> np.ndarray:
+    """Accept (H, W), (H, W, 1), (H, W, 3) and (H, W, 4) uint8 and return (H, W, 3)."""
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8:
+        raise TypeError(f"frames must be uint8, got {frame.dtype}")
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    if frame.ndim == 3 and frame.shape[2] == 1:
+        return cv2.cvtColor(frame[..., 0], cv2.COLOR_GRAY2RGB)
+    if frame.ndim == 3 and frame.shape[2] == 4:
+        return np.ascontiguousarray(frame[..., :3])
+    if frame.ndim == 3 and frame.shape[2] == 3:
+        return frame
+    raise ValueError(f"unsupported frame shape {frame.shape}")
+
+
+def resize_long_side(frame: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
+    """Resize so max(H, W) == long_side. Returns the image and the factor (resized / original)."""
+    h, w = frame.shape[:2]
+    factor = long_side / max(h, w)
+    if abs(factor - 1.0) < 1e-9:
+        return frame, 1.0
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    # INTER_AREA when shrinking avoids aliasing that costs small faces; LINEAR when enlarging.
+    interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+    return cv2.resize(frame, size, interpolation=interp), factor
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, limit: int) -> np.ndarray:
+    """Greedy non-maximum suppression on float xyxy boxes; returns kept indices, best first."""
+    order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = boxes.T
+    areas = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    keep = []
+    while order.size and len(keep) < limit:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
+        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
+        inter = w * h
+        iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)

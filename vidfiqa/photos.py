@@ -1,0 +1,130 @@
+"""Still photos through the face stages: load -> detect -> align (-> embed, -> score).
+
+The loop is deliberately short: each stage is a plain object that takes and returns
+:class:`~vidfiqa.faces.Faces`.  Photos are processed in chunks so memory stays bounded on
+folders of any size, and a photo that cannot be read becomes a :class:`PhotoResult` with an
+``error`` instead of stopping the batch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import cv2
+import numpy as np
+
+from .align import CROP_SIZE, Aligner
+from .detect import FaceDetector
+from .errors import InputError
+from .faces import Faces
+from .imageio import DEFAULT_MAX_SIDE, LoadedImage, iter_image_paths, load_image
+
+Stage = Callable[[Faces, dict], Faces]
+
+
+@dataclass
+class PhotoResult:
+    """What happened to one input: its faces (coordinates in original-file pixels) or an error."""
+
+    path: Path
+    faces: Faces | None = None
+    error: str | None = None
+    size: tuple[int, int] | None = None  # (width, height) of the file
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class PhotoPipeline:
+    """Compose detector, aligner and any further stages over image files.
+
+    ``stages`` run after alignment, each called as ``stage(faces, frames)``; an embedder or a
+    quality model fits there.  ``largest_only`` keeps one face per photo (identity datasets).
+    ``aligned_input`` skips detection: every image is taken as an already aligned crop.
+    """
+
+    def __init__(
+        self,
+        detector: FaceDetector | None,
+        stages: Iterable[Stage] = (),
+        largest_only: bool = False,
+        aligned_input: bool = False,
+        max_side: int = DEFAULT_MAX_SIDE,
+        chunk_size: int = 32,
+    ):
+        if detector is None and not aligned_input:
+            raise ValueError("a detector is needed unless inputs are aligned crops")
+        self.detector = detector
+        self.aligner = Aligner()
+        self.stages = list(stages)
+        self.largest_only = largest_only
+        self.aligned_input = aligned_input
+        self.max_side = max_side
+        self.chunk_size = chunk_size
+
+    def run(self, inputs: Iterable[str | os.PathLike]) -> Iterator[PhotoResult]:
+        chunk: list[LoadedImage] = []
+        for item in iter_image_paths(inputs):
+            if isinstance(item, InputError):
+                yield PhotoResult(path=Path(item.path), error=str(item))
+                continue
+            try:
+                chunk.append(load_image(item, self.max_side))
+            except InputError as err:
+                yield PhotoResult(path=item, error=str(err))
+                continue
+            if len(chunk) >= self.chunk_size:
+                yield from self._process(chunk)
+                chunk = []
+        if chunk:
+            yield from self._process(chunk)
+
+    def _process(self, images: list[LoadedImage]) -> Iterator[PhotoResult]:
+        frames = {i: img.pixels for i, img in enumerate(images)}
+        if self.aligned_input:
+            faces = self._aligned_faces(images)
+            frames = {i: f.crops[0] for i, f in enumerate(faces)}
+        else:
+            faces = self.detector.detect([img.pixels for img in images])
+            if self.largest_only:
+                faces = faces.largest_per_frame()
+            faces = self.aligner(faces, frames)
+        for stage in self.stages:
+            faces = stage(faces, frames)
+        for i, img in enumerate(images):
+            mine = faces.in_frame(i)
+            if not self.aligned_input and img.scale != 1.0:
+                mine = _rescale(mine, img.scale)
+            error = None if len(mine) else f"{img.path}: no face found"
+            yield PhotoResult(path=img.path, faces=mine, error=error, size=img.original_size)
+
+    def _aligned_faces(self, images: list[LoadedImage]) -> Faces:
+        """Treat each image as a crop already on the ArcFace template (resized to 112 if needed)."""
+        from .align import template
+
+        parts = []
+        for i, img in enumerate(images):
+            crop = img.pixels
+            if crop.shape[:2] != (CROP_SIZE, CROP_SIZE):
+                crop = cv2.resize(crop, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA)
+            h, w = img.pixels.shape[:2]
+            sx, sy = w / CROP_SIZE, h / CROP_SIZE
+            landmarks = template() * [sx, sy]
+            transform = np.array([[1 / sx, 0, 0], [0, 1 / sy, 0]], dtype=np.float32)
+            parts.append(
+                Faces.create([[0, 0, w, h]], landmarks, [1.0], frame_index=i, crops=crop[None], transforms=transform[None])
+            )
+        return Faces.concat(parts)
+
+
+def _rescale(faces: Faces, scale: float) -> Faces:
+    """Map coordinates of a downscaled working copy back to original-file pixels."""
+    transforms = None
+    if faces.transforms is not None:
+        transforms = faces.transforms.copy()
+        transforms[:, :, :2] /= scale  # frame->crop map now takes original-file pixels
+    return faces.replace(boxes=faces.boxes * scale, landmarks=faces.landmarks * scale, transforms=transforms)
