@@ -332,3 +332,45 @@ def test_dlib_descriptors_separate_identities(glint):
     assert embedder(Faces.empty(), frames={}).embeddings.shape == (0, 128)
     with pytest.raises(ValueError, match="frame"):
         embedder(faces, frames={0: crops[0]})
+
+
+def test_iresnet_block_and_stem_follow_the_insightface_formula():
+    """No trained iresnet weights exist here, so check the computation itself against the
+    insightface definition written out with torch.nn.functional: block(x) = BN3(conv2(PReLU(BN2(
+    conv1(BN1(x)))))) + downsample(x), stem = PReLU(BN(conv(x))), head = features(fc(flatten(BN2)))."""
+    import torch
+    import torch.nn.functional as F
+
+    from vidfiqa.backbones import iresnet18
+
+    torch.manual_seed(0)
+    model = iresnet18().eval()
+    with torch.no_grad():  # non-trivial BN statistics and PReLU slopes so every term matters
+        for m in model.modules():
+            if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.BatchNorm1d)):
+                m.running_mean.uniform_(-0.2, 0.2), m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5), m.bias.uniform_(-0.2, 0.2)
+            if isinstance(m, torch.nn.PReLU):
+                m.weight.uniform_(0.1, 0.4)
+
+    def bn(x, m):
+        return F.batch_norm(x, m.running_mean, m.running_var, m.weight, m.bias, False, 0.0, m.eps)
+
+    def block(x, b):
+        out = bn(F.conv2d(bn(x, b.bn1), b.conv1.weight, padding=1), b.bn2)
+        out = F.prelu(out, b.prelu.weight)
+        out = bn(F.conv2d(out, b.conv2.weight, stride=b.conv2.stride, padding=1), b.bn3)
+        identity = x if b.downsample is None else bn(F.conv2d(x, b.downsample[0].weight, stride=b.downsample[0].stride), b.downsample[1])
+        return out + identity
+
+    x = torch.randn(2, 3, 112, 112)
+    with torch.no_grad():
+        h = F.prelu(bn(F.conv2d(x, model.conv1.weight, padding=1), model.bn1), model.prelu.weight)
+        for layer in (model.layer1, model.layer2, model.layer3, model.layer4):
+            for b in layer:
+                h = block(h, b)
+        assert h.shape == (2, 512, 7, 7)
+        h = F.linear(torch.flatten(bn(h, model.bn2), 1), model.fc.weight, model.fc.bias)
+        expected = bn(h, model.features)
+        got = model(x)
+    assert torch.allclose(got, expected, atol=1e-4, rtol=1e-4), (got - expected).abs().max()

@@ -68,10 +68,45 @@ def _make_detector(detector, detector_model, input_size, score_threshold, device
 
 
 # ------------------------------------------------------------------------------------ commands
+class LazyGroup(click.Group):
+    """A group whose sub-commands live in their own modules and are imported only when used,
+    so `vidfiqa --version` does not pay for PyTorch."""
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx, name):
+        if name in self.lazy:
+            import importlib
+
+            module_name, _, attr = self.lazy[name].partition(":")
+            return getattr(importlib.import_module(module_name), attr)
+        return super().get_command(ctx, name)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="vidfiqa")
 def cli():
     """vidfiqa: find, track and quality-score faces in video; keep the best frames of each person."""
+
+
+@cli.group(cls=LazyGroup, lazy={"edc": "vidfiqa.commands.eval_edc:edc"})
+def eval():  # noqa: A001 - the user-facing command name
+    """Evaluate quality scores (EDC) and face recognition."""
+
+
+@cli.group(cls=LazyGroup, lazy={"froq": "vidfiqa.commands.calibrate_froq:froq"})
+def calibrate():
+    """Calibrate training-free quality methods (FROQ)."""
+
+
+@cli.group(cls=LazyGroup, lazy={"ddpm": "vidfiqa.commands.train_ddpm:ddpm", "ediffiqa": "vidfiqa.commands.train_ediffiqa:ediffiqa"})
+def train():
+    """Train our own models (the eDifFIQA student, the small diffusion model)."""
 
 
 @cli.command()

@@ -84,3 +84,50 @@ def test_faces_on_a_real_folder(tmp_path):
     n_images = len([p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")])
     assert len(rows) == n_images  # one face per photo
     assert all(float(r["score"]) > 0.6 for r in rows)
+
+
+# ----------------------------------------------------------------------------- embed, models
+def test_embed_cli_torch_and_onnx_agree(tmp_path, shared_models):
+    folder = need(DATA / "faces" / "angelina_jolie")
+    env_args = ("--weights", shared_models / "mobilefacenet_foamliu.pt")
+    res_t = run_cli("embed", folder, "-o", tmp_path / "t.npy", *env_args)
+    res_o = run_cli("embed", folder, "-o", tmp_path / "o.npy", "--backend", "onnx", *env_args)
+    assert res_t.returncode == 0 and res_o.returncode == 0, res_t.stderr + res_o.stderr
+    t, o = np.load(tmp_path / "t.npy"), np.load(tmp_path / "o.npy")
+    rows = list(csv.DictReader(open(tmp_path / "t.csv")))
+    assert t.shape == (len(rows), 128) and t.dtype == np.float32
+    assert np.abs(t - o).max() < 1e-3
+    # Photos of one person: every pair of embeddings is similar.
+    u = t / np.linalg.norm(t, axis=1, keepdims=True)
+    assert (u @ u.T)[np.triu_indices(len(u), 1)].mean() > 0.4
+
+
+def test_embed_missing_weights_is_one_line(tmp_path, astronaut, monkeypatch):
+    Image.fromarray(astronaut).save(tmp_path / "a.jpg")
+    monkeypatch.setenv("VIDFIQA_WEIGHTS", str(tmp_path))
+    res = run_cli("embed", tmp_path / "a.jpg", "-o", tmp_path / "e.npy")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    line = res.stderr.strip()
+    assert len(line.splitlines()) == 1
+    assert "mobilefacenet_foamliu.pt" in line and "90a00ba1d8b0b688" in line and "VIDFIQA_WEIGHTS" in line
+
+
+def test_embed_with_no_face_anywhere_exits_1(tmp_path, shared_models):
+    Image.fromarray(np.full((200, 200, 3), 40, np.uint8)).save(tmp_path / "dark.png")
+    res = run_cli("embed", tmp_path / "dark.png", "-o", tmp_path / "e.npy", "--weights", shared_models / "mobilefacenet_foamliu.pt")
+    assert res.returncode == 1 and "no face found" in res.stderr
+    assert not (tmp_path / "e.npy").exists()
+
+
+def test_models_lists_what_is_found_and_missing(tmp_path, shared_models, monkeypatch):
+    monkeypatch.setenv("VIDFIQA_WEIGHTS", str(shared_models))
+    res = run_cli("models")
+    assert res.returncode == 0, res.stderr
+    line = next(l for l in res.stdout.splitlines() if "mobilefacenet" in l)
+    assert "ready" in line
+    iresnet = next(l for l in res.stdout.splitlines() if "iresnet50" in l)
+    assert "missing" in iresnet and "iresnet50.pth" in iresnet
+    monkeypatch.setenv("VIDFIQA_WEIGHTS", str(tmp_path))
+    res = run_cli("models")
+    line = next(l for l in res.stdout.splitlines() if "mobilefacenet" in l)
+    assert "missing" in line
