@@ -1,0 +1,109 @@
+"""`vidfiqa train ediffiqa`: distil teacher labels into an eDifFIQA student (resumable)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from ..errors import ConfigError, InputError
+
+
+def load_labels(path: Path) -> dict[str, dict[str, str]]:
+    if not path.is_file():
+        raise InputError(f"{path}: no such labels file", path=path)
+    with open(path, newline="") as handle:
+        return {row["key"]: row for row in csv.DictReader(handle)}
+
+
+def teacher_label(rows: list[dict[str, str]], teacher: str) -> np.ndarray:
+    """The teacher label per row: one column, or ``a+b`` for the mean of rank-normalised columns."""
+    from ..train.teacher import minmax, rank_normalise
+
+    names = teacher.split("+")
+    missing = [n for n in names if n not in rows[0]]
+    if missing:
+        raise ConfigError(f"--teacher: column(s) {', '.join(missing)} not in the labels file (has {', '.join(rows[0])})")
+    columns = [np.array([float(r[n]) for r in rows]) for n in names]
+    if len(columns) == 1:
+        return minmax(columns[0])  # the paper min-max normalises the teacher's scores
+    return minmax(np.nanmean([rank_normalise(c) for c in columns], axis=0))
+
+
+@click.command("ediffiqa")
+@click.option("--cropset", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Crop set .npz (training/build_cropset.py).")
+@click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Teacher labels CSV (key, split, teacher columns).")
+@click.option("--teacher", default="embedding_norm", show_default=True, help="Label column, or a+b for the mean of rank-normalised columns.")
+@click.option("--init-weights", type=click.Path(dir_okay=False, path_type=Path), default=None, help="FR backbone weights to start from (default: the registry's file).")
+@click.option("--variant", type=click.Choice(["T", "S", "M", "L"]), default="T", show_default=True)
+@click.option("--epochs", type=click.IntRange(1, 1000), default=8, show_default=True)
+@click.option("--batch-size", type=click.IntRange(2, 4096), default=64, show_default=True)
+@click.option("--lr-backbone", type=float, default=5e-5, show_default=True)
+@click.option("--lr-head", type=float, default=1e-3, show_default=True)
+@click.option("--theta", type=float, default=0.5, show_default=True, help="Weight of representation consistency.")
+@click.option("--epsilon", type=float, default=0.5, show_default=True, help="Strength of the relative-position (C3) correction.")
+@click.option("--beta", type=float, default=0.2, show_default=True, help="Top fraction of an identity that defines its centre.")
+@click.option("--ig-weighting/--no-ig-weighting", default=False, show_default=True, help="IG-FIQA-style weights by intra-class spread.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run folder (last.pt, history.json, model.onnx, model.json); rerun to resume.")
+def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size, lr_backbone, lr_head, theta, epsilon, beta, ig_weighting, seed, out_dir):
+    """Train an eDifFIQA student on a crop set with teacher labels; exports ONNX at the end."""
+    import torch
+
+    from ..atomic import atomic_write_text
+    from ..backbones.registry import find_weights, get_spec, sha256_file
+    from ..quality.ediffiqa import VARIANTS, build_model, export_onnx
+    from ..train.cropset import CropSet
+    from ..train.ediffiqa import TrainConfig, TrainData, evaluate, train
+    from ..train.teacher import intra_class_weights, relative_position_correction
+
+    if not cropset.is_file():
+        raise InputError(f"{cropset}: no such crop set (build it with training/build_cropset.py)", path=cropset)
+    cs = CropSet.load(cropset)
+    table = load_labels(labels)
+    missing = [k for k in cs.keys if k not in table]
+    if missing:
+        raise InputError(f"{labels}: {len(missing)} crops of the crop set have no label (first: {missing[0]})", path=labels)
+    rows = [table[k] for k in cs.keys]
+    emb_cache = cropset.with_name(cropset.stem + "_mfn_embeddings.npz")
+    if not emb_cache.is_file():
+        raise InputError(f"{emb_cache}: frozen embeddings missing (run training/label_teachers.py)", path=emb_cache)
+    with np.load(emb_cache) as z:
+        plain, flip = z["plain"], z["flip"]
+    split = np.array([r["split"] for r in rows])
+    identity = np.array(cs.identity)
+    q = teacher_label(rows, teacher)
+    crops = np.asarray(cs.crops)
+
+    def subset(mask) -> TrainData:
+        corrected, _ = relative_position_correction(q[mask], plain[mask], identity[mask], beta=beta, epsilon=epsilon)
+        weight = intra_class_weights(plain[mask], identity[mask]) if ig_weighting else np.ones(mask.sum(), np.float32)
+        return TrainData(crops[mask], plain[mask], flip[mask], corrected, weight)
+
+    train_data, dev_data = subset(split == "train"), subset(split == "dev")
+    backbone_name, preprocessing = VARIANTS[variant]
+    spec = get_spec(backbone_name)
+    weights_path = find_weights(spec, init_weights)
+    init_state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    config = TrainConfig(variant=variant, epochs=epochs, batch_size=batch_size, lr_backbone=lr_backbone, lr_head=lr_head, theta=theta, epsilon=epsilon, beta=beta, ig_weighting=ig_weighting, seed=seed)
+    click.echo(f"train {len(train_data.crops)} crops, dev {len(dev_data.crops)}; teacher {teacher}; init {weights_path}", err=True)
+    model, history = train(train_data, preprocessing, init_state, out_dir, config, dev=dev_data, log=lambda m: click.echo(m, err=True))
+    onnx_path = export_onnx(model, out_dir / "model.onnx")
+    meta = {
+        "variant": variant,
+        "backbone": backbone_name,
+        "embedding_dim": model.embedding_dim,
+        "preprocessing": {"mean": list(preprocessing.mean), "std": list(preprocessing.std), "input_size": 112, "channel_order": "RGB"},
+        "init_weights": {"file": weights_path.name, "sha256": sha256_file(weights_path)},
+        "teacher": teacher,
+        "labels": labels.name,
+        "cropset": {"file": cropset.name, "crops": len(cs), "train": int(len(train_data.crops)), "dev": int(len(dev_data.crops))},
+        "config": config.__dict__,
+        "history": history,
+        "final_dev": evaluate(model, preprocessing, dev_data),
+    }
+    atomic_write_text(out_dir / "model.json", json.dumps(meta, indent=1, default=str))
+    click.echo(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB) and {out_dir / 'model.json'}", err=True)

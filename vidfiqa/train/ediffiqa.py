@@ -1,0 +1,165 @@
+"""Training the eDifFIQA student (paper loss), resumable, on a cached crop set and teacher labels.
+
+Loss per sample x (eDifFIQA, TBIOM 2024):
+    θ · (1 − cos(ê_x, e_x)) + (1 − θ) · |q̂_x − q°_x|,    θ = 0.5
+where ê_x is the student's embedding, e_x the frozen FR model's embedding of the same (possibly
+flipped) crop, and q°_x the teacher label corrected by the relative-position term (see
+:func:`vidfiqa.train.teacher.relative_position_correction`).  Optional IG-FIQA-style weights
+down-weight identities with a large intra-class spread.
+
+BatchNorm statistics of the backbone stay frozen: batches are small and mixed with degraded
+copies, and moving statistics would shift every embedding away from the FR model's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_write_text
+
+
+@dataclass
+class TrainConfig:
+    variant: str = "T"
+    epochs: int = 8
+    batch_size: int = 64
+    lr_backbone: float = 5e-5
+    lr_head: float = 1e-3
+    weight_decay: float = 1e-4
+    theta: float = 0.5
+    epsilon: float = 0.5
+    beta: float = 0.2
+    ig_weighting: bool = False
+    flip_prob: float = 0.5
+    seed: int = 0
+    threads: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainData:
+    """Everything the loop needs, as arrays (train and dev rows already separated)."""
+
+    crops: np.ndarray  # uint8 (N, 112, 112, 3)
+    target_embedding: np.ndarray  # frozen FR embedding of each crop (N, D)
+    target_embedding_flip: np.ndarray  # ... of its horizontal flip
+    label: np.ndarray  # corrected label q° in [0, 1]
+    weight: np.ndarray  # per-sample loss weight
+
+
+def _set_bn_eval(module) -> None:
+    import torch
+
+    for m in module.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.eval()
+
+
+def train(
+    data: TrainData,
+    preprocessing,
+    init_backbone_state: dict,
+    out_dir: Path,
+    config: TrainConfig,
+    dev: TrainData | None = None,
+    log=print,
+):
+    """Train (or resume) into ``out_dir``: ``last.pt`` each epoch, ``history.json``; returns the model."""
+    import torch
+
+    from ..quality.ediffiqa import build_model
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    model = build_model(config.variant)
+    model.base_model.load_state_dict(init_backbone_state, strict=True)
+    head_params = list(model.mlp.parameters())
+    optimiser = torch.optim.AdamW(
+        [
+            {"params": list(model.base_model.parameters()), "lr": config.lr_backbone},
+            {"params": head_params, "lr": config.lr_head},
+        ],
+        weight_decay=config.weight_decay,
+    )
+    steps_per_epoch = math.ceil(len(data.crops) / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    history, start_epoch = [], 0
+    last = out_dir / "last.pt"
+    if last.is_file():
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        scheduler.load_state_dict(state["scheduler"])
+        history, start_epoch = state["history"], state["epoch"]
+        log(f"resumed from {last} after epoch {start_epoch}")
+    rng = np.random.default_rng(config.seed + start_epoch)
+    target = torch.from_numpy(data.target_embedding)
+    target_flip = torch.from_numpy(data.target_embedding_flip)
+    labels = torch.from_numpy(data.label)
+    weights = torch.from_numpy(data.weight)
+    for epoch in range(start_epoch, config.epochs):
+        model.train()
+        _set_bn_eval(model.base_model)
+        order = rng.permutation(len(data.crops))
+        sums = np.zeros(3)
+        started = time.time()
+        for step in range(steps_per_epoch):
+            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
+            flip = rng.random(len(idx)) < config.flip_prob
+            crops = data.crops[idx].copy()
+            crops[flip] = crops[flip][:, :, ::-1]
+            x = torch.from_numpy(preprocessing(crops))
+            flip_t = torch.from_numpy(flip)
+            e_target = torch.where(flip_t[:, None], target_flip[idx], target[idx])
+            embedding, quality = model(x)
+            consistency = 1 - torch.nn.functional.cosine_similarity(embedding, e_target, dim=1)
+            regression = (quality - labels[idx]).abs()
+            w = weights[idx]
+            loss = (w * (config.theta * consistency + (1 - config.theta) * regression)).sum() / w.sum()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            scheduler.step()
+            sums += [loss.item(), consistency.mean().item(), regression.mean().item()]
+            if step % 20 == 0:
+                log(f"epoch {epoch + 1}/{config.epochs} step {step}/{steps_per_epoch} loss {sums[0] / (step + 1):.4f} ({time.time() - started:.0f}s)")
+        record = {"epoch": epoch + 1, "loss": sums[0] / steps_per_epoch, "consistency": sums[1] / steps_per_epoch, "l1": sums[2] / steps_per_epoch, "seconds": time.time() - started}
+        if dev is not None:
+            record.update(evaluate(model, preprocessing, dev))
+        history.append(record)
+        log(json.dumps(record))
+        tmp = out_dir / "last.pt.part"
+        torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(), "history": history, "epoch": epoch + 1, "config": asdict(config)}, tmp)
+        tmp.replace(last)
+        atomic_write_text(out_dir / "history.json", json.dumps(history, indent=1))
+    return model.eval(), history
+
+
+def predict(model, preprocessing, crops: np.ndarray, batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    model.eval()
+    qs, es = [], []
+    with torch.inference_mode():
+        for i in range(0, len(crops), batch):
+            e, q = model(torch.from_numpy(preprocessing(crops[i : i + batch])))
+            qs.append(q.numpy())
+            es.append(e.numpy())
+    return np.concatenate(qs), np.concatenate(es)
+
+
+def evaluate(model, preprocessing, dev: TrainData) -> dict:
+    from scipy.stats import spearmanr
+
+    q, e = predict(model, preprocessing, dev.crops)
+    cos = np.sum(e * dev.target_embedding, axis=1) / (np.linalg.norm(e, axis=1) * np.linalg.norm(dev.target_embedding, axis=1) + 1e-12)
+    return {"dev_spearman": float(spearmanr(q, dev.label).statistic), "dev_l1": float(np.abs(q - dev.label).mean()), "dev_consistency": float(cos.mean())}
