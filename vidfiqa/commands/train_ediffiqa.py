@@ -47,9 +47,10 @@ def teacher_label(rows: list[dict[str, str]], teacher: str) -> np.ndarray:
 @click.option("--epsilon", type=float, default=0.5, show_default=True, help="Strength of the relative-position (C3) correction.")
 @click.option("--beta", type=float, default=0.2, show_default=True, help="Top fraction of an identity that defines its centre.")
 @click.option("--ig-weighting/--no-ig-weighting", default=False, show_default=True, help="IG-FIQA-style weights by intra-class spread.")
+@click.option("--train-from", type=click.IntRange(0, 15), default=12, show_default=True, help="First trainable MobileFaceNet block; 0 trains the whole backbone (paper; use with a GPU).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run folder (last.pt, history.json, model.onnx, model.json); rerun to resume.")
-def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size, lr_backbone, lr_head, theta, epsilon, beta, ig_weighting, seed, out_dir):
+def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size, lr_backbone, lr_head, theta, epsilon, beta, ig_weighting, train_from, seed, out_dir):
     """Train an eDifFIQA student on a crop set with teacher labels; exports ONNX at the end."""
     import torch
 
@@ -88,7 +89,7 @@ def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size
     spec = get_spec(backbone_name)
     weights_path = find_weights(spec, init_weights)
     init_state = torch.load(weights_path, map_location="cpu", weights_only=True)
-    config = TrainConfig(variant=variant, epochs=epochs, batch_size=batch_size, lr_backbone=lr_backbone, lr_head=lr_head, theta=theta, epsilon=epsilon, beta=beta, ig_weighting=ig_weighting, seed=seed)
+    config = TrainConfig(variant=variant, epochs=epochs, batch_size=batch_size, lr_backbone=lr_backbone, lr_head=lr_head, theta=theta, epsilon=epsilon, beta=beta, ig_weighting=ig_weighting, seed=seed, train_from=train_from if variant == "T" else 0)
     click.echo(f"train {len(train_data.crops)} crops, dev {len(dev_data.crops)}; teacher {teacher}; init {weights_path}", err=True)
     model, history = train(train_data, preprocessing, init_state, out_dir, config, dev=dev_data, log=lambda m: click.echo(m, err=True))
     onnx_path = export_onnx(model, out_dir / "model.onnx")

@@ -72,6 +72,18 @@ def build_model(variant: str = "T"):
             embedding = self.base_model(x)
             return embedding, self.mlp(embedding).squeeze(1)
 
+        # Split forward for MobileFaceNet (training on a CPU freezes the stem and caches its
+        # output): stem(x, k) runs conv1, dw_conv and features[:k]; top(h, k) runs the rest.
+        def stem(self, x: torch.Tensor, k: int) -> torch.Tensor:
+            b = self.base_model
+            return b.features[:k](b.dw_conv(b.conv1(x)))
+
+        def top(self, h: torch.Tensor, k: int):
+            b = self.base_model
+            h = b.bn(b.conv3(b.gdconv(b.conv2(b.features[k:](h)))))
+            embedding = torch.flatten(h, 1)
+            return embedding, self.mlp(embedding).squeeze(1)
+
     return EDifFIQAModel()
 
 
