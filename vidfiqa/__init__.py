@@ -10,4 +10,13 @@ from ._version import __version__
 from .errors import ConfigError, InputError, VidfiqaError, WeightsError
 from .faces import Faces
 
-__all__ = ["ConfigError", "Faces", "InputError", "VidfiqaError", "WeightsError", "__version__"]
+
+
+def score(inputs, method: str = "ediffiqa", **kwargs):
+    """Quality of the faces in images: see :func:`vidfiqa.api.score_images`."""
+    from .api import score as _score
+
+    return _score(inputs, method=method, **kwargs)
+
+
+__all__ = ["ConfigError", "Faces", "InputError", "VidfiqaError", "WeightsError", "__version__", "score"]

@@ -71,21 +71,29 @@ class PhotoPipeline:
         self.pad = pad
 
     def run(self, inputs: Iterable[str | os.PathLike]) -> Iterator[PhotoResult]:
-        chunk: list[LoadedImage] = []
+        """One result per input image, in input order (failures included, in their place)."""
+        pending: list[LoadedImage | PhotoResult] = []  # a chunk, failures kept in their place
+        loaded = 0
         for item in iter_image_paths(inputs):
             if isinstance(item, InputError):
-                yield PhotoResult(path=Path(item.path), error=str(item))
-                continue
-            try:
-                chunk.append(load_image(item, self.max_side))
-            except InputError as err:
-                yield PhotoResult(path=item, error=str(err))
-                continue
-            if len(chunk) >= self.chunk_size:
-                yield from self._process(chunk)
-                chunk = []
-        if chunk:
-            yield from self._process(chunk)
+                pending.append(PhotoResult(path=Path(item.path), error=str(item)))
+            else:
+                try:
+                    pending.append(load_image(item, self.max_side))
+                    loaded += 1
+                except InputError as err:
+                    pending.append(PhotoResult(path=item, error=str(err)))
+            if loaded >= self.chunk_size:
+                yield from self._flush(pending)
+                pending, loaded = [], 0
+        if pending:
+            yield from self._flush(pending)
+
+    def _flush(self, pending: list) -> Iterator[PhotoResult]:
+        images = [p for p in pending if isinstance(p, LoadedImage)]
+        done = iter(self._process(images)) if images else iter(())
+        for item in pending:
+            yield next(done) if isinstance(item, LoadedImage) else item
 
     def _process(self, images: list[LoadedImage]) -> Iterator[PhotoResult]:
         frames = {i: img.pixels for i, img in enumerate(images)}

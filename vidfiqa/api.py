@@ -1,0 +1,54 @@
+"""The Python API: the same work as the CLI commands, as plain function calls."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Iterator
+
+
+def score_images(
+    inputs: Iterable[str | os.PathLike],
+    method: str = "ediffiqa",
+    aligned: bool = False,
+    all_faces: bool = False,
+    detector: str = "retinaface",
+    detector_model=None,
+    input_size: int = 640,
+    device: str = "cpu",
+    method_options: dict | None = None,
+    batch_size: int = 64,
+) -> Iterator[dict]:
+    """Quality of the faces in image files/folders, one dict per face (or per failed input).
+
+    Each dict: ``path``, ``face`` (index within the image, or None), ``quality`` (float, or None
+    when the image could not be read or holds no face), ``error`` (why not), ``box`` (x1, y1, x2, y2
+    in image pixels, or None).
+    """
+    from .detect import make_detector
+    from .photos import PhotoPipeline
+    from .quality import make_scorer
+
+    scorer = make_scorer(method, **(method_options or {}))
+    if aligned and getattr(scorer, "needs_faces", False):
+        from .errors import ConfigError
+
+        raise ConfigError(f"{method} needs detections (face size, detector score); it cannot score --aligned crops")
+    det = None if aligned else make_detector(detector, model_path=detector_model, device=device, input_size=input_size)
+    pipeline = PhotoPipeline(det, stages=[scorer], largest_only=not all_faces, aligned_input=aligned, chunk_size=batch_size)
+    for result in pipeline.run(inputs):
+        if result.faces is None or len(result.faces) == 0:
+            yield {"path": str(result.path), "face": None, "quality": None, "error": result.error, "box": None}
+            continue
+        for i in range(len(result.faces)):
+            yield {
+                "path": str(result.path),
+                "face": i,
+                "quality": float(result.faces.quality[i]),
+                "error": None,
+                "box": [float(v) for v in result.faces.boxes[i]],
+            }
+
+
+def score(inputs, method: str = "ediffiqa", **kwargs) -> list[dict]:
+    """List form of :func:`score_images`."""
+    return list(score_images(inputs, method=method, **kwargs))

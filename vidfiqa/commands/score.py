@@ -1,0 +1,71 @@
+"""`vidfiqa score`: one quality number per image (largest face), or per face with --all-faces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..quality import SCORERS
+
+
+def _parse_options(pairs: tuple[str, ...]) -> dict:
+    """--option key=value (numbers and paths as given; ints/floats converted)."""
+    from ..errors import ConfigError
+
+    out = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option expects key=value, got {item!r}")
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                continue
+        out[key.replace("-", "_")] = value
+    return out
+
+
+@click.command("score")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--method", type=click.Choice(sorted(SCORERS)), default="ediffiqa", show_default=True, help="Quality method.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Method option, e.g. calibration=froq.json, copies=10 (repeatable).")
+@click.option("--aligned", is_flag=True, help="Inputs are already aligned 112x112 crops: skip detection.")
+@click.option("--all-faces", is_flag=True, help="Score every face, not only the largest of each image.")
+@click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True, help="CSV: path, face, quality (+ box).")
+@click.option("--detector", type=click.Choice(["retinaface", "yunet"]), default="retinaface", show_default=True)
+@click.option("--detector-model", type=click.Path(dir_okay=False), default=None)
+@click.option("--input-size", type=click.IntRange(32, 4096), default=640, show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
+def score(inputs, method, options, aligned, all_faces, out_file, detector, detector_model, input_size, device):
+    """Face image quality of the faces in images (higher is better); unreadable or faceless
+    images are listed with an empty quality, never dropped."""
+    import sys
+
+    from ..api import score_images
+    from ..atomic import atomic_write_text
+    from ..cli import _console, _count_inputs, _csv, _progress
+
+    console = _console()
+    kwargs = _parse_options(options)
+    rows, found = [], 0
+    with _progress(console) as progress:
+        task = progress.add_task(method, total=_count_inputs(inputs), rate="")
+        for record in score_images(
+            inputs, method=method, aligned=aligned, all_faces=all_faces, detector=detector,
+            detector_model=detector_model, input_size=input_size, device=device, method_options=kwargs,
+        ):
+            progress.advance(task)
+            if record["quality"] is None:
+                console.print(f"[yellow]missing[/] {record['error']}", soft_wrap=True)
+            else:
+                found += 1
+            box = record.get("box") or ["", "", "", ""]
+            quality = "" if record["quality"] is None else f"{record['quality']:.6f}"
+            rows.append([record["path"], record["face"], quality, *[f"{v:.2f}" if v != "" else "" for v in box]])
+    atomic_write_text(out_file, _csv(["path", "face", "quality", "x1", "y1", "x2", "y2"], rows))
+    console.print(f"{found} faces scored with {method}, {len(rows) - found} inputs without a score -> {out_file}")
+    if found == 0:
+        sys.exit(1)
