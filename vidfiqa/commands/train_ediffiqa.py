@@ -29,8 +29,15 @@ def teacher_label(rows: list[dict[str, str]], teacher: str) -> np.ndarray:
         raise ConfigError(f"--teacher: column(s) {', '.join(missing)} not in the labels file (has {', '.join(rows[0])})")
     columns = [np.array([float(r[n]) for r in rows]) for n in names]
     if len(columns) == 1:
-        return minmax(columns[0])  # the paper min-max normalises the teacher's scores
-    return minmax(np.nanmean([rank_normalise(c) for c in columns], axis=0))
+        label = minmax(columns[0])  # the paper min-max normalises the teacher's scores
+    else:
+        label = minmax(np.nanmean([rank_normalise(c) for c in columns], axis=0))
+    # Identity-based signals do not exist for faces without an identity (crowd clips): those
+    # fall back to the rank of their embedding norm, the label-free signal.
+    missing = ~np.isfinite(label)
+    if missing.any():
+        label[missing] = rank_normalise(np.array([float(r["embedding_norm"]) for r in rows]))[missing]
+    return label
 
 
 @click.command("ediffiqa")
@@ -91,7 +98,7 @@ def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size
     init_state = torch.load(weights_path, map_location="cpu", weights_only=True)
     config = TrainConfig(variant=variant, epochs=epochs, batch_size=batch_size, lr_backbone=lr_backbone, lr_head=lr_head, theta=theta, epsilon=epsilon, beta=beta, ig_weighting=ig_weighting, seed=seed, train_from=train_from if variant == "T" else 0)
     click.echo(f"train {len(train_data.crops)} crops, dev {len(dev_data.crops)}; teacher {teacher}; init {weights_path}", err=True)
-    model, history = train(train_data, preprocessing, init_state, out_dir, config, dev=dev_data, log=lambda m: click.echo(m, err=True))
+    model, history = train(train_data, preprocessing, init_state, out_dir, config, dev=dev_data, log=lambda m: click.echo(m, err=True), stem_cache_dir=cropset.parent / "stem_cache")
     onnx_path = export_onnx(model, out_dir / "model.onnx")
     meta = {
         "variant": variant,

@@ -78,6 +78,10 @@ def build_model(variant: str = "T"):
             b = self.base_model
             return b.features[:k](b.dw_conv(b.conv1(x)))
 
+        def stem_parameters(self, k: int):
+            b = self.base_model
+            return [*b.conv1.parameters(), *b.dw_conv.parameters(), *b.features[:k].parameters()]
+
         def top(self, h: torch.Tensor, k: int):
             b = self.base_model
             h = b.bn(b.conv3(b.gdconv(b.conv2(b.features[k:](h)))))

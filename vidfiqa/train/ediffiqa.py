@@ -76,6 +76,7 @@ def train(
     config: TrainConfig,
     dev: TrainData | None = None,
     log=print,
+    stem_cache_dir: Path | None = None,
 ):
     """Train (or resume) into ``out_dir``: ``last.pt`` each epoch, ``history.json``; returns the model."""
     import torch
@@ -113,9 +114,9 @@ def train(
         for p in list(model.base_model.conv1.parameters()) + list(model.base_model.dw_conv.parameters()) + list(model.base_model.features[:k].parameters()):
             p.requires_grad_(False)
         log(f"caching the frozen stem (features[:{k}]) of {len(data.crops)} crops and their flips")
-        cached = _stem_cache(model, preprocessing, data.crops, k)
-        cached_flip = _stem_cache(model, preprocessing, np.ascontiguousarray(data.crops[:, :, ::-1]), k)
-        dev_cached = _stem_cache(model, preprocessing, dev.crops, k) if dev is not None else None
+        cached = _stem_cache(model, preprocessing, data.crops, k, stem_cache_dir)
+        cached_flip = _stem_cache(model, preprocessing, np.ascontiguousarray(data.crops[:, :, ::-1]), k, stem_cache_dir)
+        dev_cached = _stem_cache(model, preprocessing, dev.crops, k, stem_cache_dir) if dev is not None else None
     rng = np.random.default_rng(config.seed + start_epoch)
     target = torch.from_numpy(data.target_embedding)
     target_flip = torch.from_numpy(data.target_embedding_flip)
@@ -162,16 +163,36 @@ def train(
     return model.eval(), history
 
 
-def _stem_cache(model, preprocessing, crops: np.ndarray, k: int, batch: int = 128) -> np.ndarray:
-    """Frozen stem output for every crop, float16 (halves memory; the top runs in float32)."""
+def _stem_cache(model, preprocessing, crops: np.ndarray, k: int, cache_dir: Path | None = None, batch: int = 128) -> np.ndarray:
+    """Frozen stem output for every crop, float16 (halves memory; the top runs in float32).
+
+    With ``cache_dir`` the result is kept on disk, keyed by the crops and the stem's weights,
+    so later runs on the same crop set skip this (slow on a CPU) pass.
+    """
+    import hashlib
+
     import torch
 
+    path = None
+    if cache_dir is not None:
+        digest = hashlib.sha1(crops.tobytes())
+        for p in model.stem_parameters(k):
+            digest.update(p.detach().numpy().tobytes())
+        path = Path(cache_dir) / f"stem_k{k}_{digest.hexdigest()[:16]}.npy"
+        if path.is_file():
+            return np.load(path, mmap_mode="r")
     model.eval()
     parts = []
     with torch.inference_mode():
         for i in range(0, len(crops), batch):
             parts.append(model.stem(torch.from_numpy(preprocessing(crops[i : i + batch])), k).numpy().astype(np.float16))
-    return np.concatenate(parts)
+    out = np.concatenate(parts)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part.npy")
+        np.save(tmp, out)
+        tmp.replace(path)
+    return out
 
 
 def predict(model, preprocessing, crops: np.ndarray, batch: int = 128, stem=None) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,74 @@
+"""The bundled eDifFIQA student: loads from the package, ranks real faces, gives embeddings."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import DATA, need
+from vidfiqa import degrade
+from vidfiqa.quality.ediffiqa import BUNDLED_ONNX
+
+pytestmark = pytest.mark.skipif(not BUNDLED_ONNX.is_file(), reason=f"bundled student {BUNDLED_ONNX.name} not in this checkout")
+
+
+def _sharpest_glint(n_people=8):
+    import cv2
+
+    root = need(DATA / "glint24_aligned")
+    crops = []
+    for person in sorted(p for p in root.iterdir() if p.is_dir())[:n_people]:
+        candidates = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(person.glob("*.png"))[:5]]
+        crops.append(max(candidates, key=lambda c: cv2.Laplacian(cv2.cvtColor(c, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()))
+    return np.stack(crops)
+
+
+def test_student_ranks_clean_above_blurred_and_downscaled():
+    from vidfiqa.quality import make_scorer
+
+    scorer = make_scorer("ediffiqa")
+    clean = _sharpest_glint()
+    ruined = np.stack([degrade.apply(c, "blur;sigma=3+downscale;size=24") for c in clean])
+    q_clean, q_ruined = scorer.score(clean), scorer.score(ruined)
+    assert np.all(q_clean > q_ruined), (q_clean, q_ruined)
+
+
+def test_student_quality_falls_with_severity():
+    from vidfiqa.quality import make_scorer
+
+    scorer = make_scorer("ediffiqa")
+    clean = _sharpest_glint(6)
+    means = [scorer.score(np.stack([degrade.apply(c, f"blur;sigma={s}") for c in clean])).mean() for s in (0.5, 1.5, 3.0, 5.0)]
+    assert all(a > b for a, b in zip(means, means[1:])), means
+
+
+def test_student_embedding_keeps_identity(shared_models):
+    """The student's embedding still recognises people (it is what keeps selected frames diverse)."""
+    from vidfiqa.datasets import read_identity_csv
+    from vidfiqa.eval.verification import verify
+    from vidfiqa.quality.ediffiqa import EDifFIQA
+
+    ids = read_identity_csv(need(DATA / "glint24_aligned" / "identities.csv"))
+    keep = np.flatnonzero(np.arange(len(ids)) % 4 == 0)
+    crops = np.stack([np.asarray(Image.open(ids.paths[i]).convert("RGB")) for i in keep])
+    _, emb = EDifFIQA().score_and_embed(crops)
+    assert emb.shape == (len(keep), 128)
+    assert verify("glint", emb, ids.labels[keep], photos=len(keep)).auc > 0.95
+
+
+def test_score_cli_reports_missing_faces(tmp_path, astronaut):
+    Image.fromarray(astronaut).save(tmp_path / "a.jpg")
+    Image.fromarray(np.full((120, 160, 3), 30, np.uint8)).save(tmp_path / "dark.png")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    out = tmp_path / "scores.csv"
+    res = subprocess.run([sys.executable, "-m", "vidfiqa", "score", tmp_path, "-o", out], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rows = {r["path"].rsplit("/", 1)[-1]: r for r in csv.DictReader(open(out))}
+    assert set(rows) == {"a.jpg", "dark.png", "broken.jpg"}  # nothing dropped silently
+    assert float(rows["a.jpg"]["quality"]) > 0 and rows["dark.png"]["quality"] == "" and rows["broken.jpg"]["quality"] == ""
+    assert "no face found" in res.stderr and "broken.jpg" in res.stderr
