@@ -125,6 +125,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", default=["ediffiqa", "froq"])
     parser.add_argument("--student", type=Path, default=None, help="student ONNX (default: the bundled one)")
     parser.add_argument("--froq-calibration", type=Path, default=REPO / "training" / "froq_mobilefacenet.json")
+    parser.add_argument("--label-columns", nargs="*", default=[], help="also rate teacher signals from the labels CSV (e.g. flip_cos certainty_ratio)")
     parser.add_argument("--per-identity", type=int, default=10)
     parser.add_argument("--small", action="store_true", help="3 photos per identity (for FaceQAN / DifFIQA)")
     parser.add_argument("--comparators", nargs="+", default=["mobilefacenet", "dlib"])
@@ -135,7 +136,7 @@ def main() -> None:
     os.environ.setdefault("VIDFIQA_WEIGHTS", str(SHARED / "models"))
 
     from vidfiqa.embed import make_embedder
-    from vidfiqa.eval.edc import evaluate, report_json, strip_curves
+    from vidfiqa.eval.edc import evaluate, report_json
     from vidfiqa.eval.edc_plot import Panel, write_edc_plot
     from vidfiqa.eval.verification import all_pairs, comparison_scores
     from vidfiqa.train.cropset import CropSet
@@ -162,9 +163,19 @@ def main() -> None:
     quality["detector_confidence"] = cached_scores("detector_confidence", keys, lambda i: detector_confidence(crops[i]))
     mfn = make_embedder("mobilefacenet", backend="onnx")
     quality["embedding_norm"] = np.linalg.norm(mfn.embed(crops), axis=1)
+    for column in args.label_columns:
+        # Teacher signals as if they were quality scores (certainty_ratio uses identity labels:
+        # an oracle for comparison, not a usable scorer).
+        quality[f"label:{column}"] = np.array([float(labels[k][column]) for k in keys])
     for name in args.methods:
-        student_tag = f"_{args.student.parent.name}" if (name == "ediffiqa" and args.student) else ""
-        quality[name + student_tag] = cached_scores(name + student_tag, keys, lambda i, n=name: method_scores(n, crops[i], args))
+        student_tag = ""
+        if name == "ediffiqa":  # cache per model file, so a retrained student is rescored
+            from vidfiqa.backbones.registry import sha256_file
+            from vidfiqa.quality.ediffiqa import BUNDLED_ONNX
+
+            student_tag = "_" + sha256_file(args.student or BUNDLED_ONNX)[:12]
+        shown = f"{name} ({args.student.parent.name})" if (name == "ediffiqa" and args.student) else name
+        quality[shown] = cached_scores(name + student_tag, keys, lambda i, n=name: method_scores(n, crops[i], args))
 
     report = {"dev_set": {"crops": len(idx), "identities": int(len(np.unique(identity))), "per_identity": per_identity, "excluded_sources": args.exclude}, "comparators": {}}
     panels = []
@@ -177,7 +188,7 @@ def main() -> None:
         else:
             comparison = comparison_scores(mfn.embed(crops), pairs)
         result = evaluate(comparison, pairs, quality)
-        report["comparators"][comparator] = strip_curves(result)
+        report["comparators"][comparator] = json.loads(report_json(result))
         print(f"\n### comparator: {comparator}\n")
         print("| method | " + " | ".join(f"FMR {e['fmr']:g} pAUC@0.2 | FMR {e['fmr']:g} pAUC@0.3" for e in result["fmr"]) + " |")
         print("|---|" + "---|---|" * len(result["fmr"]))
@@ -195,7 +206,7 @@ def main() -> None:
         first = result["fmr"][0]
         panels.append(Panel(title=f"{comparator}, FMR {first['fmr']:g}", curves=first["_curves"]))
     if args.json:
-        args.json.write_text(report_json(report))
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
     if args.plot:
         write_edc_plot(args.plot, panels)
 
