@@ -111,14 +111,6 @@ class TorchEmbedder(Embedder):
         return out.float().cpu().numpy()
 
 
-def _default_threads() -> int:
-    # Respect CPU affinity / container limits rather than the host's core count.
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
-
-
 class OnnxEmbedder(Embedder):
     """An ONNX model (N, 3, S, S) -> (N, D) run with onnxruntime.
 
@@ -134,22 +126,13 @@ class OnnxEmbedder(Embedder):
         name: str | None = None,
         threads: int | None = None,
     ):
-        import onnxruntime as ort
+        from .onnx_session import make_session
 
         onnx_path = Path(onnx_path)
         if not onnx_path.is_file():
             raise WeightsError(f"ONNX model {onnx_path} does not exist")
-        if providers is None:
-            available = ort.get_available_providers()
-            providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or _default_threads()
-        opts.inter_op_num_threads = 1  # one graph at a time; parallelism is inside the convolutions
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise WeightsError(f"cannot load ONNX model {onnx_path}: {exc}") from None
+        # providers=None: CUDA when this onnxruntime build has it, else the CPU.
+        self.session = make_session(onnx_path, device="auto", threads=threads, providers=providers)
         self.path = onnx_path
         self.preprocessing = preprocessing
         self.name = name or onnx_path.stem
@@ -182,24 +165,6 @@ def onnx_cache_dir(cache_dir: str | Path | None = None) -> Path:
     return Path(xdg).expanduser() / "vidfiqa" / "onnx"
 
 
-def _onnx_providers(device: str) -> list[str] | None:
-    import onnxruntime as ort
-
-    if device == "auto":
-        return None
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    if device.startswith("cuda"):
-        if "CUDAExecutionProvider" not in ort.get_available_providers():
-            raise ConfigError(
-                f"device {device!r} requested but onnxruntime has no CUDA provider; "
-                "install onnxruntime-gpu or use --device cpu"
-            )
-        device_id = int(device.split(":", 1)[1]) if ":" in device else 0
-        return [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"]
-    raise ConfigError(f"invalid device {device!r}: use cpu, cuda, cuda:N or auto")
-
-
 def make_embedder(
     name: str,
     weights: str | Path | None = None,
@@ -223,7 +188,9 @@ def make_embedder(
         return TorchEmbedder(name, weights, device, batch_size)
     if backend != "onnx":
         raise ConfigError(f"unknown backend {backend!r}: use torch or onnx")
-    providers = _onnx_providers(device)
+    from .onnx_session import providers_for
+
+    providers = providers_for(device)
     digest = sha256_file(find_weights(spec, weights))
     target = onnx_cache_dir(cache_dir) / f"{spec.name}-{digest[:16]}-opset{ONNX_OPSET}.onnx"
     if not target.is_file():

@@ -11,8 +11,11 @@ INPUT_NAME = "input"
 OUTPUT_NAME = "embedding"
 
 
-def export_onnx(model, path: str | Path, input_size: int = 112, opset: int = 17) -> Path:
+def export_onnx(model, path: str | Path, input_size: int = 112, opset: int = 17, output_names: tuple[str, ...] = (OUTPUT_NAME,)) -> Path:
     """Write ``model`` (N, 3, S, S) -> (N, D) to ``path`` as ONNX with a dynamic batch axis.
+
+    ``output_names`` names the model's outputs (e.g. ``("embedding", "quality")``); every output
+    gets a dynamic batch axis.
 
     The file is written to a temporary name beside ``path``, checked with ``onnx.checker`` and
     then renamed into place, so a crash or a concurrent export never leaves a truncated model
@@ -43,8 +46,8 @@ def export_onnx(model, path: str | Path, input_size: int = 112, opset: int = 17)
                 dynamo=False,
                 opset_version=opset,
                 input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                output_names=list(output_names),
+                dynamic_axes={INPUT_NAME: {0: "batch"}, **{name: {0: "batch"} for name in output_names}},
                 do_constant_folding=True,
             )
         onnx.checker.check_model(tmp)  # by path: also works for models over 2 GB

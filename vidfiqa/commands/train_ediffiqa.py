@@ -63,7 +63,7 @@ def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size
 
     from ..atomic import atomic_write_text
     from ..backbones.registry import find_weights, get_spec, sha256_file
-    from ..quality.ediffiqa import VARIANTS, build_model, export_onnx
+    from ..quality.ediffiqa import VARIANTS, export_onnx
     from ..train.cropset import CropSet
     from ..train.ediffiqa import TrainConfig, TrainData, evaluate, train
     from ..train.teacher import intra_class_weights, relative_position_correction

@@ -114,31 +114,9 @@ def load_checkpoint(model, path: str | Path) -> None:
 
 def export_onnx(model, path: str | Path, opset: int = 17) -> Path:
     """ONNX with two outputs, ``embedding`` (N, D) and ``quality`` (N,), dynamic batch."""
-    import os
-    import tempfile
-    import warnings
+    from ..backbones.onnx_export import export_onnx as export_backbone
 
-    import torch
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model = model.eval()
-    dummy = torch.zeros(1, 3, 112, 112)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
-    os.close(fd)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model, (dummy,), tmp, input_names=["input"], output_names=["embedding", "quality"],
-                dynamic_axes={"input": {0: "batch"}, "embedding": {0: "batch"}, "quality": {0: "batch"}},
-                opset_version=opset, dynamo=False,
-            )
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return export_backbone(model, path, opset=opset, output_names=("embedding", "quality"))
 
 
 class EDifFIQA(QualityScorer):
