@@ -30,13 +30,21 @@ def _console():
 
 
 def _progress(console, disable: bool = False):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    """A progress bar with count, rate and ETA; a task's ``rate`` field, when set, replaces the
+    measured items/s (e.g. a training loss)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task):
+            text = task.fields.get("rate") or (f"{task.speed:.1f}/s" if task.speed else "")
+            return Text(text, style="progress.data.speed")
 
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
+        RateColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
@@ -117,6 +125,8 @@ def train():
 @detector_options
 def faces(inputs, out_dir, largest_only, no_crops, detector, detector_model, input_size, score_threshold, device):
     """Detect and align faces in images (files or folders): aligned 112x112 crops + faces.csv."""
+    import cv2
+
     from .atomic import atomic_write_bytes, atomic_write_text
     from .photos import PhotoPipeline
 
@@ -142,13 +152,11 @@ def faces(inputs, out_dir, largest_only, no_crops, detector, detector_model, inp
                 crop_name = ""
                 if not no_crops:
                     crop_name = f"crops/{stem}_{i}.png"
-                    import cv2
-
                     ok, png = cv2.imencode(".png", f.crops[0][..., ::-1])
                     atomic_write_bytes(out / crop_name, png.tobytes(), durable=False)
                 rows.append([str(result.path), i, *_fmt(f.boxes[0]), *_fmt(f.landmarks[0].ravel()), f"{f.scores[0]:.5f}", crop_name])
             # Rewrite the CSV as we go so an interrupted run keeps what it finished.
-            if len(rows) and stats.images % 50 == 0:
+            if len(result.faces) and stats.images % 50 == 0:
                 atomic_write_text(out / "faces.csv", _csv(header, rows))
     atomic_write_text(out / "faces.csv", _csv(header, rows))
     console.print(f"{stats.summary()} -> {out / 'faces.csv'}")
