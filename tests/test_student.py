@@ -72,3 +72,35 @@ def test_score_cli_reports_missing_faces(tmp_path, astronaut):
     assert set(rows) == {"a.jpg", "dark.png", "broken.jpg"}  # nothing dropped silently
     assert float(rows["a.jpg"]["quality"]) > 0 and rows["dark.png"]["quality"] == "" and rows["broken.jpg"]["quality"] == ""
     assert "no face found" in res.stderr and "broken.jpg" in res.stderr
+
+
+def test_student_edc_on_held_out_people(shared_models):
+    """EDC on glint24 people the student never saw (the development split) with seeded degraded
+    copies: the student beats sharpness and random, and is no worse than its teacher signal."""
+    from vidfiqa.datasets import read_identity_csv
+    from vidfiqa.embed import make_embedder
+    from vidfiqa.eval.edc import evaluate
+    from vidfiqa.eval.verification import all_pairs, comparison_scores
+    from vidfiqa.quality import make_scorer
+    from vidfiqa.train.cropset import split_of
+
+    ids = read_identity_csv(need(DATA / "glint24_aligned" / "identities.csv"))
+    dev = [i for i, name in enumerate(ids.identities) if split_of(f"glint24_aligned:{name}") == "dev"]
+    assert len(dev) > 100, "the development split holds too few glint24 people"
+    clean = np.stack([np.asarray(Image.open(ids.paths[i]).convert("RGB")) for i in dev])
+    rng = np.random.default_rng(0)
+    degraded = np.stack([degrade.apply(c, degrade.sample(rng)) for c in clean])
+    crops = np.concatenate([clean, degraded])
+    labels = np.concatenate([ids.labels[dev]] * 2)
+    embeddings = make_embedder("mobilefacenet", weights=shared_models / "mobilefacenet_foamliu.pt", backend="onnx").embed(crops)
+    pairs = all_pairs(labels, max_impostors=None)
+    quality = {
+        "student": make_scorer("ediffiqa").score(crops),
+        "sharpness": make_scorer("sharpness").score(crops),
+        "embedding_norm": np.linalg.norm(embeddings, axis=1),
+        "random": rng.random(len(crops)),
+    }
+    report = evaluate(comparison_scores(embeddings, pairs), pairs, quality, fmrs=[1e-2], limits=[0.3])
+    pauc = {name: m["normalised"]["0.3"] for name, m in report["fmr"][0]["methods"].items()}
+    assert pauc["student"] < pauc["sharpness"] < pauc["random"] + 0.05, pauc
+    assert pauc["student"] <= pauc["embedding_norm"] + 0.01, pauc
