@@ -22,12 +22,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..faces import Faces
 from .base import QualityScorer
-
-
-def _reject_unknown(method: str, options: dict, accepted: tuple[str, ...] = ()) -> None:
-    if options:
-        allowed = ", ".join(accepted) if accepted else "none"
-        raise ConfigError(f"unknown option(s) for quality method {method!r}: {', '.join(sorted(options))} (accepted: {allowed})")
+from .options import reject_unknown
 
 
 def _need_faces(method: str, crops: np.ndarray, faces: Faces | None) -> Faces:
@@ -48,7 +43,7 @@ class RandomScorer(QualityScorer):
     name = "random"
 
     def __init__(self, seed: int = 0, **options):
-        _reject_unknown(self.name, options, ("seed",))
+        reject_unknown(self.name, options, type(self))
         self.seed = int(seed)
 
     def score(self, crops: np.ndarray, faces: Faces | None = None) -> np.ndarray:
@@ -67,7 +62,7 @@ class FaceSizeScorer(QualityScorer):
     needs_faces = True
 
     def __init__(self, **options):
-        _reject_unknown(self.name, options)
+        reject_unknown(self.name, options, type(self))
 
     def score(self, crops: np.ndarray, faces: Faces | None = None) -> np.ndarray:
         return _need_faces(self.name, crops, faces).inter_eye_distance.astype(np.float32)
@@ -83,7 +78,7 @@ class SharpnessScorer(QualityScorer):
     name = "sharpness"
 
     def __init__(self, **options):
-        _reject_unknown(self.name, options)
+        reject_unknown(self.name, options, type(self))
 
     def score(self, crops: np.ndarray, faces: Faces | None = None) -> np.ndarray:
         out = np.empty(len(crops), np.float32)
@@ -100,7 +95,7 @@ class DetectorConfidenceScorer(QualityScorer):
     needs_faces = True
 
     def __init__(self, **options):
-        _reject_unknown(self.name, options)
+        reject_unknown(self.name, options, type(self))
 
     def score(self, crops: np.ndarray, faces: Faces | None = None) -> np.ndarray:
         return _need_faces(self.name, crops, faces).scores.astype(np.float32)
@@ -125,7 +120,7 @@ class EmbeddingNormScorer(QualityScorer):
         embedder=None,
         **options,
     ):
-        _reject_unknown(self.name, options, ("model", "weights", "backend", "device", "embedder"))
+        reject_unknown(self.name, options, type(self))
         self.model, self.weights, self.backend, self.device = model, weights, backend, device
         self._embedder = embedder
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import ConfigError, WeightsError
 from .base import QualityScorer
+from .options import reject_unknown
 
 BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[1] / "models" / "diffiqa_small.pt"
 AUTHORS_FILE = "diff_pretrain.pt"
@@ -76,8 +77,7 @@ class DifFIQA(QualityScorer):
     def __init__(self, diffusion: str | os.PathLike | None = None, config: str = "small", fr_model: str = "mobilefacenet",
                  weights: str | os.PathLike | None = None, device: str = "cpu", t: int = 5, repeats: int = 10, seed: int = 0,
                  eta: float = 0.0, batch_size: int = 64, **unknown):
-        if unknown:
-            raise ConfigError(f"diffiqa: unknown option(s) {', '.join(sorted(unknown))}")
+        reject_unknown(self.name, unknown, DifFIQA)
         import torch
 
         from ..backbones.registry import get_spec, load_backbone

@@ -26,6 +26,7 @@ from ..backbones.preprocess import ARCFACE, IMAGENET, Preprocessing
 from ..errors import ConfigError, WeightsError
 from ..faces import Faces
 from .base import QualityScorer
+from .options import reject_unknown
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 BUNDLED_ONNX = MODELS_DIR / "ediffiqa_t_mfn.onnx"
@@ -129,8 +130,7 @@ class EDifFIQA(QualityScorer):
     name = "ediffiqa"
 
     def __init__(self, onnx: str | Path | None = None, checkpoint: str | Path | None = None, variant: str = "T", device: str = "cpu", batch_size: int = 64, **unknown):
-        if unknown:
-            raise ConfigError(f"ediffiqa: unknown option(s) {', '.join(unknown)}")
+        reject_unknown(self.name, unknown, EDifFIQA)
         self.batch_size = int(batch_size)
         self._torch = None
         if checkpoint is not None:

@@ -16,7 +16,7 @@ def reject_unknown(method: str, unknown: Mapping[str, Any], cls: type) -> None:
     params = inspect.signature(cls.__init__).parameters.values()
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     valid = [p.name for p in params if p.name != "self" and p.kind in kinds]
-    raise ConfigError(f"{method}: unknown option(s) {', '.join(sorted(unknown))}; valid options: {', '.join(valid)}")
+    raise ConfigError(f"{method}: unknown option(s) {', '.join(sorted(unknown))}; valid options: {', '.join(valid) or 'none'}")
 
 
 def check(method: str, name: str, value: Any, ok: bool, expected: str) -> None:
