@@ -11,7 +11,6 @@ from .errors import ConfigError, InputError, VidfiqaError, WeightsError
 from .faces import Faces
 
 
-
 def score(inputs, method: str = "ediffiqa", **kwargs):
     """Quality of the faces in images: see :func:`vidfiqa.api.score_images`."""
     from .api import score as _score
@@ -19,4 +18,11 @@ def score(inputs, method: str = "ediffiqa", **kwargs):
     return _score(inputs, method=method, **kwargs)
 
 
-__all__ = ["ConfigError", "Faces", "InputError", "VidfiqaError", "WeightsError", "__version__", "score"]
+def run(source, output, config=None, **overrides):
+    """Best, most diverse face frames of every person in a video: see :func:`vidfiqa.pipeline.run_video`."""
+    from .pipeline import run_video
+
+    return run_video(source, output, config=config, **overrides)
+
+
+__all__ = ["ConfigError", "Faces", "InputError", "VidfiqaError", "WeightsError", "__version__", "run", "score"]

@@ -1,0 +1,60 @@
+"""`vidfiqa run`: one option per pipeline setting, generated from :class:`RunSettings` so the
+command line can override every setting of a preset."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import fields
+
+import click
+
+from ..pipeline.settings import RunSettings
+
+_TYPES = {"int": int, "float": float, "str": str, "float | None": float, "str | None": str}
+
+
+def _setting_options(func):
+    for f in reversed(fields(RunSettings)):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        shown = "" if default is None else f" [default: {default}]"
+        if f.type == "bool":
+            func = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None, help=f.metadata["help"] + shown)(func)
+        else:
+            func = click.option(flag, f.name, type=_TYPES[f.type], default=None, help=f.metadata["help"] + shown)(func)
+    return func
+
+
+@click.command("run")
+@click.argument("source")
+@click.option("-o", "--output", "output", type=click.Path(file_okay=False), required=True, help="Gallery folder (manifest.json, index.html, images).")
+@click.option("-c", "--config", "config", default=None, help="Preset name (default, fast, accurate) or a TOML file; options below override it.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@_setting_options
+def run(source, output, config, quiet, **settings):
+    """Find, track and quality-score the faces in SOURCE (a video file, an rtsp/http URL or a
+    folder of frames) and write the best, most diverse frames of each person to a gallery."""
+    from ..cli import EXIT_NOTHING_DONE, _console, _progress
+    from ..pipeline import make_settings
+    from ..pipeline.run import VideoPipeline
+
+    console = _console()
+    resolved = make_settings(config, **settings)
+    pipeline = VideoPipeline(resolved)
+    with _progress(console, disable=quiet) as progress:
+        task = progress.add_task("frames", total=None)
+
+        def advance(done: int, expected: int | None) -> None:
+            progress.update(task, completed=done, total=expected)
+
+        manifest = pipeline.run(source, output, progress=advance)
+    stats = manifest["stats"]
+    selected = sum(len(t["selected"]) for t in manifest["tracks"])
+    console.print(f"{stats['frames_processed']} frames in {stats['elapsed_s']:.1f} s ({stats['frames_per_s'] or 0:.1f} frames/s): "
+                  f"{len(manifest['tracks'])} tracks, {selected} frames selected -> {output}/index.html")
+    if manifest["status"] != "complete":
+        console.print(f"[yellow]warning:[/] {manifest['message']}", soft_wrap=True)
+    if stats["frames_processed"] == 0:
+        sys.exit(EXIT_NOTHING_DONE)
+    if not manifest["tracks"]:
+        console.print("no faces found")

@@ -1,0 +1,159 @@
+"""Every setting of `vidfiqa run`, in one flat dataclass, and how presets (TOML) and overrides
+combine: built-in defaults < ``--config`` preset < command-line options / keyword arguments.
+
+The TOML files group settings into tables (``[decode]``, ``[detect]`` ...) for people to read;
+the tables are only headings: every key name is unique across them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _f(default: Any, help: str):
+    """A setting with its help text (shown by `vidfiqa run --help`)."""
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    # ---- decode
+    decoder: str = _f("auto", 'Video decoder: auto, pyav, decord or gpu (NVDEC).')
+    stride: int = _f(1, 'Process every Nth frame only (the others are decoded but skipped).')
+    fps: float | None = _f(None, 'Frame rate of an image-sequence folder (default: timestamps unknown).')
+    # ---- detect
+    detector: str = _f("retinaface", 'Face detector: retinaface or yunet.')
+    detector_model: str | None = _f(None, 'Detector weights (required for yunet).')
+    input_size: int = _f(640, 'Long side, in pixels, of the frame the detector sees.')
+    detect_score: float = _f(0.3, 'Lowest detector confidence kept (low-confidence faces may only continue tracks).')
+    detect_every: int = _f(1, 'Search the whole frame every Nth processed frame; in between, re-find tracked faces near their predicted place.')
+    roi_input_size: int = _f(192, 'Detector input size for the regions around tracked faces.')
+    # ---- track
+    track_high_score: float = _f(0.6, 'Detections this confident are matched to tracks first.')
+    track_new_score: float = _f(0.85, 'Confidence a detection needs to start a new track.')
+    lost_after_s: float = _f(1.0, 'Seconds a face may be missing before its track ends.')
+    scene_cut: float = _f(0.55, 'Colour-histogram distance between frames that counts as a scene cut (0: off).')
+    min_track_detections: int = _f(3, 'Tracks with fewer detections are dropped as spurious.')
+    # ---- score
+    quality_model: str | None = _f(None, 'eDifFIQA ONNX model (default: the bundled student).')
+    batch_size: int = _f(32, 'Face crops per quality-model call.')
+    max_wait_s: float = _f(0.5, 'Seconds a crop may wait for a full batch.')
+    device: str = _f("cpu", 'cpu, cuda or auto (cuda when onnxruntime-gpu sees a GPU).')
+    # ---- gates
+    min_face_size: float = _f(24.0, 'Faces whose box is smaller (shorter side, pixels) are tracked but not scored.')
+    min_quality: float | None = _f(None, 'Smoothed quality a frame needs to be selected (default: no minimum).')
+    # ---- smooth
+    smooth_window: int = _f(5, 'Running median over this many detections (odd; 1: off).')
+    smooth_sigma: float = _f(1.0, 'Then a Gaussian of this sigma, in detections (0: off).')
+    # ---- select
+    top_k: int = _f(3, 'Frames to keep per track.')
+    diversity: float = _f(0.3, 'Selection trade-off: 0 = quality only, 1 = difference only.')
+    time_scale_s: float = _f(2.0, 'Seconds over which two frames stop counting as close in time.')
+    embedding_weight: float = _f(0.5, 'Weight of embedding similarity (vs closeness in time) in frame similarity.')
+    min_gap_s: float = _f(0.25, 'Selected frames are at least this many seconds apart.')
+    candidates: int = _f(32, 'Candidate frames per track kept in memory (spread over the track).')
+    # ---- output
+    context_scale: float = _f(2.2, "Context image side, relative to the face box's longer side.")
+    context_size: int = _f(256, 'Context images are at most this many pixels wide.')
+    write_series: bool = _f(True, 'Write a per-frame quality CSV for every track.')
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def validate(self) -> "RunSettings":
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise ConfigError(message)
+
+        need(self.decoder in ("auto", "pyav", "decord", "gpu"), f"decoder must be auto, pyav, decord or gpu, not {self.decoder!r}")
+        need(self.detector in ("retinaface", "yunet"), f"detector must be retinaface or yunet, not {self.detector!r}")
+        need(self.device in ("cpu", "cuda", "auto"), f"device must be cpu, cuda or auto, not {self.device!r}")
+        for name in ("stride", "detect_every", "batch_size", "top_k", "candidates", "min_track_detections"):
+            need(getattr(self, name) >= 1, f"{name} must be at least 1")
+        need(self.smooth_window >= 1 and self.smooth_window % 2 == 1, "smooth_window must be an odd number >= 1")
+        need(32 <= self.input_size <= 4096 and 32 <= self.roi_input_size <= 4096, "input sizes must be within 32..4096 pixels")
+        for name in ("detect_score", "track_high_score", "track_new_score", "diversity", "embedding_weight", "scene_cut"):
+            need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be within 0..1")
+        need(self.candidates >= self.top_k, "candidates must be at least top_k")
+        for name in ("max_wait_s", "lost_after_s", "time_scale_s", "min_gap_s", "smooth_sigma", "min_face_size"):
+            need(getattr(self, name) >= 0, f"{name} must not be negative")
+        need(self.time_scale_s > 0, "time_scale_s must be positive")
+        need(self.context_scale >= 1.0 and self.context_size >= 32, "context_scale must be >= 1 and context_size >= 32")
+        need(self.fps is None or self.fps > 0, "fps must be positive")
+        return self
+
+
+FIELD_TYPES = {f.name: f.type for f in fields(RunSettings)}
+
+
+def presets() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.toml")) if CONFIG_DIR.is_dir() else []
+
+
+def load_config(config: str | Path | None) -> dict[str, Any]:
+    """Flat {setting: value} from a preset name (``fast``) or a TOML file path."""
+    if config is None:
+        return {}
+    path = Path(config)
+    if not path.suffix and not path.exists():
+        path = CONFIG_DIR / f"{config}.toml"
+        if not path.is_file():
+            raise ConfigError(f"no preset named {config!r}: choose one of {', '.join(presets()) or '(none installed)'} or give a .toml path")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        tables = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    flat: dict[str, Any] = {}
+    for key, value in tables.items():
+        items = value.items() if isinstance(value, dict) else [(key, value)]
+        for name, item in items:
+            if name in flat:
+                raise ConfigError(f"{path}: {name!r} is set twice")
+            flat[name] = item
+    return flat
+
+
+def make_settings(config: str | Path | None = None, **overrides: Any) -> RunSettings:
+    """Defaults, then the preset, then ``overrides`` (entries that are None are ignored)."""
+    values = load_config(config)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = sorted(set(values) - set(FIELD_TYPES))
+    if unknown:
+        raise ConfigError(f"unknown setting{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
+    return replace(RunSettings(), **{k: _coerce(k, v) for k, v in values.items()}).validate()
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """TOML and keyword values to the field's type, with a one-line error when that fails."""
+    kind = FIELD_TYPES[name]
+    try:
+        if kind == "bool":
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1", "yes")
+            return bool(value)
+        if kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if kind in ("float", "float | None"):
+            if value is None or (isinstance(value, str) and value.lower() in ("none", "")):
+                if kind == "float":
+                    raise ValueError(value)
+                return None
+            return float(value)
+        if kind in ("str", "str | None"):
+            return None if value is None else str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name} needs a {kind} value, got {value!r}") from None
+    return value

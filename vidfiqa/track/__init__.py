@@ -1,0 +1,7 @@
+"""Face tracking: per-frame :class:`~vidfiqa.faces.Faces` in, the same rows with ``track_id`` out."""
+
+from __future__ import annotations
+
+from .bytetrack import ByteTracker, TrackerSettings, iou_matrix
+
+__all__ = ["ByteTracker", "TrackerSettings", "iou_matrix"]
