@@ -2,7 +2,7 @@
 
 Layout of OUT (all paths in the manifest are relative to OUT)::
 
-    manifest.json                       schema "vidfiqa.manifest/1", see MANIFEST.md
+    manifest.json                       schema "vidfiqa.manifest/1", see docs/manifest.md
     index.html                          static page, no server or network needed
     tracks/0007/track.json              the track's manifest entry, written when it ends
     tracks/0007/quality.csv             frame_index, pts, quality, quality_smoothed, detector_score, box
@@ -34,11 +34,6 @@ from . import html
 
 SCHEMA = "vidfiqa.manifest/1"
 MANIFEST_EVERY_S = 1.0  # rewrite the manifest at most this often while running (always at the end)
-
-
-def _json_number(value: float, digits: int = 6) -> float | None:
-    value = float(value)
-    return round(value, digits) if math.isfinite(value) else None
 
 
 def encode_image(image: np.ndarray, ext: str, jpeg_quality: int = 92) -> bytes:

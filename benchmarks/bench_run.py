@@ -1,0 +1,143 @@
+"""`vidfiqa run` speed, time per stage and peak memory on a real 720p clip.
+
+    python benchmarks/bench_run.py [--clip ../shared/data/videos/liveportrait_s18.mp4] [--repeat 10]
+
+Measures, in one process and on the same file:
+  * decode-only frames/s: the pipeline's own frame source (PyAV, frame threading, RGB frames);
+  * end-to-end frames/s of `vidfiqa run` for the presets (and detect_every variants), with the
+    time spent per stage and the quality of the frames each setting selects (so a faster setting
+    can be checked against detection on every frame);
+  * peak memory (max RSS, each run in a fresh subprocess) for the clip and for the clip repeated
+    ``--repeat`` times (stream-copied, so decoding cost per frame is identical): it must not grow
+    with the input's length.
+Results go to benchmarks/results/run_<host>.json and are printed as a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DEFAULT_CLIP = REPO.parent / "shared" / "data" / "videos" / "liveportrait_s18.mp4"
+
+
+def decode_only(clip: Path) -> dict:
+    from vidfiqa.video import open_source
+
+    start = time.perf_counter()
+    n = 0
+    with open_source(clip, decoder="pyav") as source:
+        for _ in source:
+            n += 1
+    seconds = time.perf_counter() - start
+    return {"frames": n, "seconds": round(seconds, 3), "frames_per_s": round(n / seconds, 1)}
+
+
+def end_to_end(clip: Path, config: str | None, **overrides) -> dict:
+    import numpy as np
+
+    from vidfiqa.pipeline import make_settings
+    from vidfiqa.pipeline.run import VideoPipeline
+
+    pipeline = VideoPipeline(make_settings(config, **overrides))
+    # One untimed pass over a few frames warms onnxruntime and numba up, as a long run would be.
+    with tempfile.TemporaryDirectory() as tmp:
+        pipeline.run(REPO / "samples" / "astronaut.mp4", Path(tmp) / "warm")
+        manifest = pipeline.run(clip, Path(tmp) / "g")
+    stats = manifest["stats"]
+    selected = [s for t in manifest["tracks"] for s in t["selected"]]
+    return {
+        "config": config or "default",
+        "overrides": overrides,
+        "frames": stats["frames_processed"],
+        "seconds": stats["elapsed_s"],
+        "frames_per_s": stats["frames_per_s"],
+        "stage_ms_per_frame": {k: round(1000 * v / max(1, stats["frames_processed"]), 2) for k, v in stats["stage_seconds"].items()},
+        "tracks": len(manifest["tracks"]),
+        "detections": stats["detections"],
+        "full_detections": stats["full_detections"],
+        "selected_quality_mean": round(float(np.mean([s["quality"] for s in selected])), 4) if selected else None,
+    }
+
+
+def repeated_clip(clip: Path, times: int, out: Path) -> Path:
+    """The clip ``times`` times in a row, stream-copied (no re-encoding), timestamps shifted."""
+    import av
+
+    with av.open(str(clip)) as src:
+        pts = [p.pts + (p.duration or 0) for p in src.demux(src.streams.video[0]) if p.pts is not None]
+        span = max(pts)
+    with av.open(str(clip)) as template, av.open(str(out), "w") as dst:
+        ostream = dst.add_stream_from_template(template.streams.video[0])
+        for k in range(times):
+            # Reopened each time: muxing rescales a packet's timestamps in place.
+            with av.open(str(clip)) as src:
+                for p in src.demux(src.streams.video[0]):
+                    if p.dts is None:
+                        continue
+                    p.pts, p.dts = p.pts + k * span, p.dts + k * span
+                    p.stream = ostream
+                    dst.mux(p)
+    return out
+
+
+def peak_memory(clip: Path, config: str | None) -> dict:
+    """Run the pipeline in a fresh interpreter and read its max RSS."""
+    code = (
+        "import resource, sys, tempfile, vidfiqa;"
+        "d = tempfile.mkdtemp();"
+        f"m = vidfiqa.run({str(clip)!r}, d + '/g', config={config!r});"
+        "print(m['stats']['frames_processed'], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    return {"frames": int(out[0]), "max_rss_mib": round(int(out[1]) / 1024, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / f"run_{platform.node() or 'host'}.json")
+    args = parser.parse_args()
+    if not args.clip.is_file():
+        sys.exit(f"clip not found: {args.clip} (needs ../shared/data/videos)")
+
+    results = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+               "clip": str(args.clip.name)}
+    import av
+    import onnxruntime
+    import torch
+
+    results["machine"].update({"onnxruntime": onnxruntime.__version__, "torch": torch.__version__, "av": av.__version__})
+    results["decode_only"] = decode_only(args.clip)
+    runs = [("default", {}), ("default", {"detect_every": 2}), ("fast", {}), ("fast", {"detect_every": 5})]
+    results["end_to_end"] = [end_to_end(args.clip, config, **overrides) for config, overrides in runs]
+    results["decode_only_after"] = decode_only(args.clip)  # same run, after: checks the machine did not change speed
+    with tempfile.TemporaryDirectory() as tmp:
+        long_clip = repeated_clip(args.clip, args.repeat, Path(tmp) / f"x{args.repeat}{args.clip.suffix}")
+        results["memory"] = {"short": peak_memory(args.clip, "fast"), f"x{args.repeat}": peak_memory(long_clip, "fast")}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+
+    decode = results["decode_only"]["frames_per_s"]
+    print(f"clip {args.clip.name}: decode-only {decode} frames/s (after: {results['decode_only_after']['frames_per_s']})")
+    for r in results["end_to_end"]:
+        print(f"  {r['config']:8s} {json.dumps(r['overrides']):22s} {r['frames_per_s']:7.1f} frames/s "
+              f"({r['frames_per_s'] / decode:.2f} x decode)  selected quality {r['selected_quality_mean']}  "
+              f"ms/frame {r['stage_ms_per_frame']}")
+    for name, m in results["memory"].items():
+        print(f"  memory {name}: {m['frames']} frames, max RSS {m['max_rss_mib']} MiB")
+    print(f"-> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

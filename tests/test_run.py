@@ -1,0 +1,246 @@
+"""`vidfiqa run` end to end on real clips: selection avoids degraded segments, two people keep
+two track ids, damaged and bad inputs give a valid gallery or a one-line error."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from conftest import DATA, REPO, need
+from vidfiqa.pipeline import make_settings
+from vidfiqa.pipeline.run import VideoPipeline
+
+VIDEOS = DATA / "videos"
+SAMPLE = REPO / "samples" / "astronaut.mp4"
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    """One pipeline (detector + student loaded once) for the tests that use default settings."""
+    return VideoPipeline(make_settings())
+
+
+def read_frames(path: Path, limit: int | None = None) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        frames = []
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if limit and len(frames) >= limit:
+                break
+    return frames
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps, options={"crf": "20", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
+        for image in frames:
+            image = np.ascontiguousarray(image[: h - h % 2, : w - w % 2])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def manifest_of(out: Path) -> dict:
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["schema"] == "vidfiqa.manifest/1"
+    for track in manifest["tracks"]:
+        for item in track["selected"]:
+            assert (out / item["crop"]).is_file() and (out / item["context"]).is_file()
+            crop = cv2.imread(str(out / item["crop"]))
+            assert crop.shape == (112, 112, 3)
+    return manifest
+
+
+# ------------------------------------------------------------------------ the bundled sample
+def test_sample_clip_selects_sharp_bright_frames(pipeline, tmp_path):
+    timeline = json.loads(SAMPLE.with_suffix(".json").read_text())
+    manifest = pipeline.run(SAMPLE, tmp_path / "g")
+    manifest_of(tmp_path / "g")
+    assert manifest["status"] == "complete"
+    assert manifest["source"]["frames_decoded"] == timeline["frames"]
+    main = max(manifest["tracks"], key=lambda t: t["num_detections"])
+    assert main["num_detections"] >= 0.9 * timeline["frames"], "the astronaut is tracked through the whole clip as one person"
+    assert len(main["selected"]) == 3
+    blur = next(s for s in timeline["timeline"] if s["kind"] == "blur")
+    dark = next(s for s in timeline["timeline"] if s["kind"] == "dark")
+    for item in main["selected"]:
+        t = item["pts"]
+        assert not blur["start_s"] <= t < blur["end_s"], f"selected a blurred frame at {t:.2f} s"
+        # the first fifth of the dark segment is still bright enough to be a fair pick
+        assert not dark["start_s"] + 0.2 * (dark["end_s"] - dark["start_s"]) <= t < dark["end_s"], f"selected a dark frame at {t:.2f} s"
+    times = sorted(item["pts"] for item in main["selected"])
+    assert min(np.diff(times)) >= manifest["settings"]["min_gap_s"]
+
+
+# ------------------------------------------------------------------------ shared clips
+def test_selected_frames_come_from_clean_segments(pipeline, tmp_path):
+    """A clean clip with blurred, darkened and noisy segments injected: selection avoids them."""
+    frames = read_frames(need(VIDEOS / "liveportrait_d12.mp4"), limit=150)
+    rng = np.random.default_rng(0)
+    segments = []  # (start, end, kind)
+    for start in range(0, len(frames), 30):
+        kind = ["blur", "clean", "dark", "clean", "noise"][(start // 30) % 5]
+        segments.append((start, min(start + 30, len(frames)), kind))
+        for i in range(start, min(start + 30, len(frames))):
+            if kind == "blur":
+                frames[i] = cv2.GaussianBlur(frames[i], (0, 0), 7)
+            elif kind == "dark":
+                frames[i] = np.clip(frames[i] * 0.12 + rng.normal(0, 4, frames[i].shape), 0, 255).astype(np.uint8)
+            elif kind == "noise":
+                frames[i] = np.clip(frames[i] + rng.normal(0, 40, frames[i].shape), 0, 255).astype(np.uint8)
+    clip = write_clip(tmp_path / "degraded.mp4", frames)
+    manifest = pipeline.run(clip, tmp_path / "g")
+    manifest_of(tmp_path / "g")
+    picks = [item["frame_index"] for track in manifest["tracks"] for item in track["selected"]]
+    assert len(picks) >= 3
+    kinds = {i: kind for start, end, kind in segments for i in range(start, end)}
+    assert all(kinds[i] == "clean" for i in picks), [(i, kinds[i]) for i in picks]
+
+
+def test_two_people_keep_two_track_ids(pipeline, tmp_path):
+    """Two real clips side by side: exactly two tracks, each staying on its own half."""
+    left = read_frames(need(VIDEOS / "liveportrait_d12.mp4"), limit=100)
+    right = read_frames(need(VIDEOS / "tpsmm_driving.mp4"), limit=100)
+    n = min(len(left), len(right))
+    frames = [np.hstack([cv2.resize(left[i], (384, 384)), cv2.resize(right[i], (384, 384))]) for i in range(n)]
+    clip = write_clip(tmp_path / "two.mp4", frames)
+    manifest = pipeline.run(clip, tmp_path / "g")
+    manifest_of(tmp_path / "g")
+    tracks = manifest["tracks"]
+    assert len(tracks) == 2, [(t["track_id"], t["first_frame"], t["last_frame"]) for t in tracks]
+    sides = set()
+    for track in tracks:
+        assert track["num_detections"] >= 0.9 * n
+        rows = np.loadtxt(tmp_path / "g" / track["series"], delimiter=",", skiprows=1, usecols=(5, 7))
+        centres = rows.mean(axis=1)
+        assert (centres < 384).all() or (centres >= 384).all(), "a track jumped between the two people"
+        sides.add(bool(centres[0] < 384))
+    assert sides == {True, False}
+
+
+def test_truncated_clip_still_gives_a_valid_gallery(pipeline, tmp_path):
+    source = need(VIDEOS / "ytf_Agbani_Darego_0.avi")
+    data = source.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    manifest = pipeline.run(cut, tmp_path / "g")
+    manifest_of(tmp_path / "g")
+    assert manifest["status"] in ("complete", "stopped_early")
+    assert 0 < manifest["stats"]["frames_processed"] < 184
+    assert manifest["tracks"] and all(t["selected"] for t in manifest["tracks"])
+
+
+def test_interrupted_run_leaves_a_valid_manifest(pipeline, tmp_path):
+    def stop_at_60(done, expected):
+        if done == 60:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(SAMPLE, tmp_path / "g", progress=stop_at_60)
+    manifest = manifest_of(tmp_path / "g")
+    assert manifest["status"] == "interrupted"
+    assert manifest["stats"]["frames_processed"] == 60
+    assert manifest["tracks"] and manifest["tracks"][0]["last_frame"] <= 59
+
+
+def test_detect_every_keeps_the_selection(tmp_path):
+    """Full-frame detection every 3rd frame with re-detection in between: the same person, as
+    many detections, and picks as good as with detection on every frame."""
+    every = VideoPipeline(make_settings(detect_every=3)).run(SAMPLE, tmp_path / "g3")
+    full = json.loads((REPO / "samples" / "astronaut.json").read_text())
+    main = max(every["tracks"], key=lambda t: t["num_detections"])
+    assert main["num_detections"] >= 0.9 * full["frames"]
+    assert every["stats"]["full_detections"] <= full["frames"] / 3 + 2
+    assert np.mean([s["quality_smoothed"] for s in main["selected"]]) > 0.45
+
+
+# ------------------------------------------------------------------------ command line
+def vidfiqa(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vidfiqa.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_cli_bad_inputs(tmp_path):
+    assert "no such file" in one_line_error(vidfiqa("run", tmp_path / "nope.mp4", "-o", tmp_path / "a")).lower()
+    assert not (tmp_path / "a").exists(), "nothing is written for an input that cannot be opened"
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n")
+    one_line_error(vidfiqa("run", text, "-o", tmp_path / "b"))
+    audio = tmp_path / "audio.m4a"
+    with av.open(str(audio), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        samples = (np.sin(np.arange(16000) / 10.0) * 0.2).astype(np.float32)[None]
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    assert "video" in one_line_error(vidfiqa("run", audio, "-o", tmp_path / "c")).lower()
+    assert "top_k" in one_line_error(vidfiqa("run", SAMPLE, "-o", tmp_path / "d", "--top-k", "0"))
+    assert "preset" in one_line_error(vidfiqa("run", SAMPLE, "-o", tmp_path / "e", "--config", "nosuch"))
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "thesis.txt").write_text("precious")
+    assert "not empty" in one_line_error(vidfiqa("run", SAMPLE, "-o", tmp_path / "busy"))
+    assert (tmp_path / "busy" / "thesis.txt").read_text() == "precious"
+
+
+def test_cli_no_faces_gives_an_empty_gallery(tmp_path):
+    rng = np.random.default_rng(1)
+    frames = [cv2.GaussianBlur(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8), (0, 0), 3) for _ in range(20)]
+    clip = write_clip(tmp_path / "empty.mp4", frames)
+    result = vidfiqa("run", clip, "-o", tmp_path / "g", "-q")
+    assert result.returncode == 0, result.stderr
+    assert "no faces found" in result.stderr
+    manifest = manifest_of(tmp_path / "g")
+    assert manifest["tracks"] == [] and manifest["status"] == "complete"
+
+
+def test_cli_preset_with_override(tmp_path):
+    result = vidfiqa("run", SAMPLE, "-o", tmp_path / "g", "-q", "--config", "fast", "--top-k", "2", "--no-write-series")
+    assert result.returncode == 0, result.stderr
+    manifest = manifest_of(tmp_path / "g")
+    settings = manifest["settings"]
+    assert settings["detect_every"] == 3 and settings["input_size"] == 480  # from the preset
+    assert settings["top_k"] == 2 and settings["write_series"] is False  # from the command line
+    assert all(len(t["selected"]) <= 2 and "series" not in t for t in manifest["tracks"])
+
+
+# ------------------------------------------------------------------------ the page
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium package (installed by .ci/run)")
+def test_index_html_renders_every_track_without_broken_images(pipeline, tmp_path):
+    out = tmp_path / "g"
+    pipeline.run(SAMPLE, out)
+    manifest = manifest_of(out)
+    # One missing image must be caught by the same check, or the check proves nothing.
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    (broken / manifest["tracks"][0]["selected"][0]["crop"]).unlink()
+    for folder, expect_broken in ((out, 0), (broken, 1)):
+        dom = subprocess.run(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+             "--virtual-time-budget=5000", "--dump-dom", (folder / "index.html").as_uri()],
+            capture_output=True, text=True, timeout=120,
+        ).stdout
+        assert 'data-images-broken="%d"' % expect_broken in dom, dom[:500]
+        images = sum(2 * len(t["selected"]) for t in manifest["tracks"])
+        assert f'data-images="{images}"' in dom
+        for track in manifest["tracks"]:
+            assert f'data-track-id="{track["track_id"]}"' in dom
