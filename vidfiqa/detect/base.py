@@ -91,9 +91,17 @@ def resize_long_side(frame: np.ndarray, long_side: int) -> tuple[np.ndarray, flo
     if abs(factor - 1.0) < 1e-9:
         return frame, 1.0
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    # INTER_AREA when shrinking avoids aliasing that costs small faces; LINEAR when enlarging.
-    interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
-    return cv2.resize(frame, size, interpolation=interp), factor
+    if factor >= 1:
+        return cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR), factor
+    # Shrinking needs area averaging (aliasing costs small faces), but OpenCV's INTER_AREA is
+    # ten times slower at a fractional ratio than at an integer one (2.2 vs 0.2 ms for 720p ->
+    # 480 px): average over whole k x k blocks first, then finish with a mild linear step (< 2x).
+    k = int(1.0 / factor)
+    if k >= 2:
+        frame = cv2.resize(frame, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
+    if frame.shape[1] == size[0] and frame.shape[0] == size[1]:
+        return frame, factor
+    return cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR if k >= 2 else cv2.INTER_AREA), factor
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, limit: int) -> np.ndarray:

@@ -20,7 +20,10 @@ class SceneCutDetector:
         self._previous: np.ndarray | None = None
 
     def _histogram(self, frame: np.ndarray) -> np.ndarray:
-        thumb = cv2.resize(frame, (64, 64), interpolation=cv2.INTER_AREA)
+        # Every k-th pixel first: a histogram does not need area averaging, and resizing a whole
+        # 720p frame with INTER_AREA costs 2 ms a frame.
+        k = max(1, min(frame.shape[:2]) // 128)
+        thumb = cv2.resize(frame[::k, ::k], (64, 64), interpolation=cv2.INTER_LINEAR)
         hsv = cv2.cvtColor(thumb, cv2.COLOR_RGB2HSV)
         hist = cv2.calcHist([hsv], [0, 1], None, [16, 8], [0, 180, 0, 256])
         return cv2.normalize(hist, hist).astype(np.float32)

@@ -43,8 +43,10 @@ class RunSettings:
     min_track_detections: int = _f(3, 'Tracks with fewer detections are dropped as spurious.')
     # ---- score
     quality_model: str | None = _f(None, 'eDifFIQA ONNX model (default: the bundled student).')
+    score_every: int = _f(1, "Score a track's face on every Nth detection only (neighbouring frames at 25-30 fps are nearly alike).")
     batch_size: int = _f(32, 'Face crops per quality-model call.')
     max_wait_s: float = _f(0.5, 'Seconds a crop may wait for a full batch.')
+    threads: int = _f(0, "onnxruntime threads per model (0: all CPUs but one, which is left to the video decoder).")
     device: str = _f("cpu", 'cpu, cuda or auto (cuda when onnxruntime-gpu sees a GPU).')
     # ---- gates
     min_face_size: float = _f(24.0, 'Faces whose box is smaller (shorter side, pixels) are tracked but not scored.')
@@ -75,7 +77,7 @@ class RunSettings:
         need(self.decoder in ("auto", "pyav", "decord", "gpu"), f"decoder must be auto, pyav, decord or gpu, not {self.decoder!r}")
         need(self.detector in ("retinaface", "yunet"), f"detector must be retinaface or yunet, not {self.detector!r}")
         need(self.device in ("cpu", "cuda", "auto"), f"device must be cpu, cuda or auto, not {self.device!r}")
-        for name in ("stride", "detect_every", "batch_size", "top_k", "candidates", "min_track_detections"):
+        for name in ("stride", "detect_every", "score_every", "batch_size", "top_k", "candidates", "min_track_detections"):
             need(getattr(self, name) >= 1, f"{name} must be at least 1")
         need(self.smooth_window >= 1 and self.smooth_window % 2 == 1, "smooth_window must be an odd number >= 1")
         need(32 <= self.input_size <= 4096 and 32 <= self.roi_input_size <= 4096, "input sizes must be within 32..4096 pixels")
@@ -87,6 +89,7 @@ class RunSettings:
         need(self.time_scale_s > 0, "time_scale_s must be positive")
         need(self.context_scale >= 1.0 and self.context_size >= 32, "context_scale must be >= 1 and context_size >= 32")
         need(self.fps is None or self.fps > 0, "fps must be positive")
+        need(self.threads >= 0, "threads must not be negative")
         return self
 
 

@@ -46,6 +46,7 @@ class TrackRecord:
     detector_score: list[float] = field(default_factory=list)
     boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
     pool: dict[int, Candidate] = field(default_factory=dict)
+    detections_seen: int = 0  # counted when a detection arrives (its score may come later)
 
     def __len__(self) -> int:
         return len(self.frame_index)

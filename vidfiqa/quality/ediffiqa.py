@@ -129,7 +129,7 @@ class EDifFIQA(QualityScorer):
 
     name = "ediffiqa"
 
-    def __init__(self, onnx: str | Path | None = None, checkpoint: str | Path | None = None, variant: str = "T", device: str = "cpu", batch_size: int = 64, **unknown):
+    def __init__(self, onnx: str | Path | None = None, checkpoint: str | Path | None = None, variant: str = "T", device: str = "cpu", batch_size: int = 64, threads: int | None = None, **unknown):
         reject_unknown(self.name, unknown, EDifFIQA)
         self.batch_size = int(batch_size)
         self._torch = None
@@ -149,7 +149,7 @@ class EDifFIQA(QualityScorer):
         meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         pre = meta.get("preprocessing", {"mean": IMAGENET.mean, "std": IMAGENET.std})
         self.preprocessing = Preprocessing(tuple(pre["mean"]), tuple(pre["std"]))
-        self.session = make_session(path, device=device)
+        self.session = make_session(path, device=device, threads=threads)
         # On a CPU, onnxruntime is fastest here with ~8 faces per call: larger batches push the
         # early 56x56 activations out of the caches (measured: 1.4 ms/face at 8, 2.2 at 64).
         on_cpu = self.session.get_providers()[0] == "CPUExecutionProvider"
