@@ -130,6 +130,46 @@ def test_two_people_keep_two_track_ids(pipeline, tmp_path):
     assert sides == {True, False}
 
 
+def test_scene_cut_ends_tracks(pipeline, tmp_path):
+    """Two shots cut together, each with a face in the middle: the face of the first shot must
+    not carry its track id into the second."""
+    first = read_frames(need(VIDEOS / "liveportrait_d12.mp4"), limit=50)
+    second = [cv2.resize(f, (512, 512)) for f in read_frames(need(VIDEOS / "tpsmm_driving.mp4"), limit=50)]
+    clip = write_clip(tmp_path / "cut.mp4", first + second)
+    manifest = pipeline.run(clip, tmp_path / "g")
+    tracks = sorted(manifest["tracks"], key=lambda t: t["first_frame"])
+    assert len(tracks) == 2
+    assert tracks[0]["ended"] == "scene_cut" and tracks[0]["last_frame"] == 49
+    assert tracks[1]["first_frame"] == 50 and tracks[1]["track_id"] != tracks[0]["track_id"]
+
+
+def test_image_folder_and_decord_agree_with_pyav(pipeline, tmp_path):
+    """A YouTube Faces frame folder runs like a video; decord selects what PyAV selects."""
+    folder = need(DATA / "ytf_subset" / "frame_images_DB" / "Aaron_Guiel" / "5")
+    manifest = VideoPipeline(make_settings(fps=24.0)).run(folder, tmp_path / "ytf")
+    assert manifest["source"]["decoder"] == "images"
+    assert manifest["source"]["frames_decoded"] == len(list(folder.glob("*.jpg")))
+    # This folder skips 36 frames of the original video after its 79th image (5.1919 -> 5.1955)
+    # and the face jumps there, so Aaron Guiel is two tracks: one per continuous stretch.
+    faces = [t for t in manifest["tracks"] if t["num_detections"] > 40]
+    assert [(t["first_frame"], t["last_frame"]) for t in faces] == [(0, 78), (79, 131)]
+    assert all(len(t["selected"]) == 3 for t in faces)
+    assert abs(faces[0]["selected"][1]["pts"] - faces[0]["selected"][1]["frame_index"] / 24.0) < 1e-6
+
+    clip = need(VIDEOS / "ytf_Aaron_Guiel_5.avi")
+    by_pyav = pipeline.run(clip, tmp_path / "pyav")
+    by_decord = VideoPipeline(make_settings(decoder="decord")).run(clip, tmp_path / "decord")
+    assert by_decord["source"]["decoder"] == "decord"
+    spans = [[(t["first_frame"], t["last_frame"]) for t in m["tracks"]] for m in (by_pyav, by_decord)]
+    assert spans[0] == spans[1]
+    # The two decoders' pixels differ slightly (their colour conversions), which can swap two
+    # near-equal frames; the picks must still be mostly the same and as good.
+    picks = [[s["frame_index"] for t in m["tracks"] for s in t["selected"]] for m in (by_pyav, by_decord)]
+    assert np.mean(np.equal(*picks)) >= 0.6, picks
+    quality = [np.mean([s["quality"] for t in m["tracks"] for s in t["selected"]]) for m in (by_pyav, by_decord)]
+    assert abs(quality[0] - quality[1]) < 0.02
+
+
 def test_truncated_clip_still_gives_a_valid_gallery(pipeline, tmp_path):
     source = need(VIDEOS / "ytf_Agbani_Darego_0.avi")
     data = source.read_bytes()
@@ -195,6 +235,14 @@ def test_cli_bad_inputs(tmp_path):
             container.mux(packet)
     assert "video" in one_line_error(vidfiqa("run", audio, "-o", tmp_path / "c")).lower()
     assert "top_k" in one_line_error(vidfiqa("run", SAMPLE, "-o", tmp_path / "d", "--top-k", "0"))
+    try:
+        import torch
+
+        gpu = torch.cuda.is_available()
+    except ImportError:
+        gpu = False
+    if not gpu:
+        assert "gpu" in one_line_error(vidfiqa("run", SAMPLE, "-o", tmp_path / "f", "--decoder", "gpu")).lower()
     assert "preset" in one_line_error(vidfiqa("run", SAMPLE, "-o", tmp_path / "e", "--config", "nosuch"))
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "thesis.txt").write_text("precious")
