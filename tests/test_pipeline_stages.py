@@ -118,7 +118,7 @@ def test_presets_and_overrides():
     default = make_settings("default")
     assert default == make_settings(), "configs/default.toml lists the built-in defaults"
     fast = make_settings("fast", detect_every=2)
-    assert fast.input_size == 480 and fast.detect_every == 2
+    assert fast.input_size == 480 and fast.stride == 2 and fast.detect_every == 2
     assert make_settings(REPO / "configs" / "accurate.toml").top_k == 5
     with pytest.raises(ConfigError, match="unknown setting"):
         make_settings(topk=3)

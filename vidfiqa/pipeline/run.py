@@ -102,7 +102,7 @@ class VideoPipeline:
 
         s = self.settings
         started = time.perf_counter()
-        video = open_source(source, decoder=s.decoder, stride=s.stride, fps=s.fps)
+        video = open_source(source, decoder=s.decoder, stride=s.stride, fps=s.fps, threads=s.decode_threads)
         info = video.info
         fps = info.fps or s.fps or DEFAULT_FPS
         writer = GalleryWriter(out_dir, source={"path": str(source), **info.to_dict()}, settings=s.to_dict())

@@ -27,6 +27,7 @@ class RunSettings:
     # ---- decode
     decoder: str = _f("auto", 'Video decoder: auto, pyav, decord or gpu (NVDEC).')
     stride: int = _f(1, 'Process every Nth frame only (the others are decoded but skipped).')
+    decode_threads: int = _f(0, "Decoder threads (0: FFmpeg's choice).")
     fps: float | None = _f(None, 'Frame rate of an image-sequence folder (default: timestamps unknown).')
     # ---- detect
     detector: str = _f("retinaface", 'Face detector: retinaface or yunet.')
@@ -89,7 +90,7 @@ class RunSettings:
         need(self.time_scale_s > 0, "time_scale_s must be positive")
         need(self.context_scale >= 1.0 and self.context_size >= 32, "context_scale must be >= 1 and context_size >= 32")
         need(self.fps is None or self.fps > 0, "fps must be positive")
-        need(self.threads >= 0, "threads must not be negative")
+        need(self.threads >= 0 and self.decode_threads >= 0, "threads must not be negative")
         return self
 
 
