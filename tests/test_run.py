@@ -182,6 +182,46 @@ def test_truncated_clip_still_gives_a_valid_gallery(pipeline, tmp_path):
     assert manifest["tracks"] and all(t["selected"] for t in manifest["tracks"])
 
 
+def test_http_stream_that_dies_midway(pipeline, tmp_path):
+    """An MPEG-TS stream over HTTP whose server hangs up halfway: the frames that arrived are
+    processed and the gallery says the input stopped early."""
+    import http.server
+    import threading
+
+    ts = tmp_path / "live.ts"
+    with av.open(str(SAMPLE)) as src, av.open(str(ts), "w", format="mpegts") as dst:
+        out = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = out
+                dst.mux(packet)
+    payload = ts.read_bytes()
+
+    class HangUp(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp2t")
+            self.send_header("Content-Length", str(len(payload)))  # promises all, sends half
+            self.end_headers()
+            self.wfile.write(payload[: len(payload) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HangUp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        manifest = pipeline.run(f"http://127.0.0.1:{server.server_address[1]}/live.ts", tmp_path / "g")
+    finally:
+        server.shutdown()
+    manifest_of(tmp_path / "g")
+    assert 20 < manifest["stats"]["frames_processed"] < 120
+    assert manifest["status"] == "stopped_early" and manifest["message"]
+    assert manifest["tracks"] and manifest["tracks"][0]["selected"]
+
+
 def test_interrupted_run_leaves_a_valid_manifest(pipeline, tmp_path):
     def stop_at_60(done, expected):
         if done == 60:
