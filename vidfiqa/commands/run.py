@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 import click
 
@@ -50,8 +51,10 @@ def run(source, output, config, quiet, **settings):
         manifest = pipeline.run(source, output, progress=advance)
     stats = manifest["stats"]
     selected = sum(len(t["selected"]) for t in manifest["tracks"])
-    console.print(f"{stats['frames_processed']} frames in {stats['elapsed_s']:.1f} s ({stats['frames_per_s'] or 0:.1f} frames/s): "
-                  f"{len(manifest['tracks'])} tracks, {selected} frames selected -> {output}/index.html")
+    analysed = "" if stats["frames_processed"] == stats["frames_decoded"] else f" ({stats['frames_processed']} analysed)"
+    console.print(f"{stats['frames_decoded']} frames{analysed} in {stats['elapsed_s']:.1f} s ({stats['input_frames_per_s'] or 0:.1f} frames/s): "
+                  f"{len(manifest['tracks'])} track{'s' * (len(manifest['tracks']) != 1)}, {selected} frames selected -> {Path(output) / 'index.html'}",
+                  soft_wrap=True)
     if manifest["status"] != "complete":
         console.print(f"[yellow]warning:[/] {manifest['message']}", soft_wrap=True)
     if stats["frames_processed"] == 0:

@@ -14,7 +14,9 @@ from typing import Any
 
 from ..errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+# The presets live in the repository's configs/; vidfiqa/presets links to them so that wheels
+# carry them too (setuptools copies the files behind the link).
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "presets"
 
 
 def _f(default: Any, help: str):
