@@ -159,8 +159,9 @@ class VideoPipeline:
             video.close()
             elapsed = time.perf_counter() - started
             times.seconds["decode_thread_busy"] = frames.busy_s
+            decoded = max(video.frames_read, last_index + 1)  # sources that do not count report what we saw
             stats = {
-                "frames_decoded": last_index + 1,
+                "frames_decoded": decoded,
                 "frames_processed": run.processed,
                 "full_detections": run.full_detections,
                 "detections": run.detections,
@@ -169,12 +170,12 @@ class VideoPipeline:
                 "tracks_dropped_short": run.dropped_short,
                 "elapsed_s": round(elapsed, 3),
                 "frames_per_s": round(run.processed / elapsed, 2) if elapsed > 0 else None,
-                "input_frames_per_s": round((last_index + 1) / elapsed, 2) if elapsed > 0 else None,
+                "input_frames_per_s": round(decoded / elapsed, 2) if elapsed > 0 else None,
                 "stage_seconds": times.as_dict(),
             }
             if status == "complete" and run.processed == 0:
                 status, message = "stopped_early", "no frame could be decoded"
-            writer.finish(status, message, stats, source_updates={"frames_decoded": last_index + 1})
+            writer.finish(status, message, stats, source_updates={"frames_decoded": decoded})
         return writer.manifest
 
 

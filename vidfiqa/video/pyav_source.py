@@ -130,6 +130,7 @@ class PyAVSource(FrameSource):
         stored_width, stored_height = rotated_size(info.width, info.height, info.rotation)  # undo the swap
         index = -1
         for index, frame in enumerate(chain([self._first], self._decoded)):
+            self.frames_read = index + 1
             if index % self.stride:
                 continue  # decoded (later frames depend on it) but never converted
             if frame.pts is not None and frame.time_base is not None:

@@ -74,11 +74,13 @@ class FrameSource(ABC):
     info: VideoInfo
     stopped_early: str | None  # after iteration: None if the input ended normally, else why not
     skipped: int  # frames (packets, image files) passed over because they could not be decoded
+    frames_read: int  # frames decoded so far, those skipped by the stride included (where known)
 
     def __init__(self, stride: int):
         self.stride = stride
         self.stopped_early = None
         self.skipped = 0
+        self.frames_read = 0
         self._iterated = False
 
     def __iter__(self) -> Iterator[Frame]:
