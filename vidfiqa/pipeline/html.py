@@ -79,7 +79,7 @@ def _svg(plot: dict) -> str:
     return (f'<svg width="{PLOT_W}" height="{PLOT_H}" role="img" aria-label="quality over time">'
             f'{line(q, "raw")}{line(s, "smooth")}{dots}'
             f'<text x="2" y="10">{hi:.2f}</text><text x="2" y="{PLOT_H - 2}">{lo:.2f}</text>'
-            f'<text x="{PLOT_W - 70}" y="{PLOT_H - 2}">{t0:.1f}-{t1:.1f}</text></svg>')
+            f'<text x="{PLOT_W - 80}" y="{PLOT_H - 2}">{t0:.1f}-{t1:.1f} s</text></svg>')
 
 
 def render(manifest: dict, plots: dict[int, dict]) -> str:
