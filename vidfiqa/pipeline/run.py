@@ -97,7 +97,6 @@ class VideoPipeline:
     # ------------------------------------------------------------------ one input
     def run(self, source: str | Path, out_dir: str | Path, progress: Progress | None = None) -> dict[str, Any]:
         """Process ``source`` into a gallery at ``out_dir``; returns the manifest (a dict)."""
-        from ..track import ByteTracker, TrackerSettings
         from ..video import open_source
 
         s = self.settings
@@ -106,12 +105,7 @@ class VideoPipeline:
         info = video.info
         fps = info.fps or s.fps or DEFAULT_FPS
         writer = GalleryWriter(out_dir, source={"path": str(source), **info.to_dict()}, settings=s.to_dict())
-        tracker = ByteTracker(
-            TrackerSettings(high_score=s.track_high_score, low_score=s.detect_score, new_track_score=s.track_new_score, lost_after_s=s.lost_after_s),
-            step_s=s.stride / fps,
-        )
-        run = _Run(self, writer, fps)
-        cut_detector = SceneCutDetector(s.scene_cut)
+        run = TrackProcessor(self, writer.add_track, step_s=s.stride / fps, fps=fps)
         times = run.times
         frames = Prefetcher(video, depth=4)
         status, message, last_index = "complete", None, -1
@@ -123,32 +117,15 @@ class VideoPipeline:
                 if frame is None:
                     break
                 last_index = frame.index
-                with times("scene_cut"):
-                    cut = cut_detector(frame.image)
-                if cut:
-                    run.end_tracks(tracker.reset(), "scene_cut")
-                full = cut or self.redetector is None or run.processed % s.detect_every == 0
-                if full:
-                    with times("detect"):
-                        faces = self.detector.detect([frame.image], [frame.index], [frame.pts])
-                    run.full_detections += 1
-                else:
-                    with times("redetect"):
-                        _, boxes = tracker.predicted_boxes()
-                        faces = self.redetector(frame.image, boxes, frame.index, frame.pts)
-                with times("track"):
-                    tracked, ended = tracker.update(faces)
-                run.add_faces(tracked, frame.image)
-                run.end_tracks(ended, "lost")
-                run.processed += 1
+                run.process(frame)
                 if progress is not None:
                     progress(run.processed, expected)
-            run.end_tracks(tracker.finish(), "end_of_input")
+            run.finish("end_of_input")
             if video.stopped_early:
                 status, message = "stopped_early", video.stopped_early
         except KeyboardInterrupt:
             # Keep what was seen: score what is queued and write every open track, then stop.
-            run.end_tracks(tracker.finish(), "interrupted")
+            run.finish("interrupted")
             status, message = "interrupted", f"interrupted after {run.processed} frames"
             raise
         except BaseException as err:
@@ -179,16 +156,68 @@ class VideoPipeline:
         return writer.manifest
 
 
-class _Run:
-    """The state of one ``VideoPipeline.run``: open track records, the scoring queue, counters."""
+TrackSink = Callable[[dict, list, "dict | None"], Any]  # (manifest entry, [(crop, context)], series)
 
-    def __init__(self, pipeline: VideoPipeline, writer: GalleryWriter, fps: float):
-        self.p, self.s, self.writer, self.fps = pipeline, pipeline.settings, writer, fps
-        self.queue = ScoringQueue(pipeline.scorer, pipeline.settings.batch_size, pipeline.settings.max_wait_s)
+
+class TrackProcessor:
+    """Everything that happens to one stream of frames: scene cuts, detection, tracking, scoring,
+    track records; each finished track's selection goes to ``on_track`` (the gallery writer for
+    `vidfiqa run`, the event sinks for `vidfiqa watch`).
+
+    ``step_s`` is the video time between two :meth:`process` calls, ``fps`` turns frame numbers
+    into seconds for sources without timestamps.  The models come from ``pipeline`` and may be
+    shared by several processors in different threads (onnxruntime sessions are thread-safe).
+    """
+
+    def __init__(self, pipeline: VideoPipeline, on_track: TrackSink, step_s: float, fps: float):
+        from ..track import ByteTracker, TrackerSettings
+
+        s = pipeline.settings
+        self.p, self.s, self.on_track, self.fps = pipeline, s, on_track, fps
+        self.tracker = ByteTracker(
+            TrackerSettings(high_score=s.track_high_score, low_score=s.detect_score, new_track_score=s.track_new_score, lost_after_s=s.lost_after_s),
+            step_s=step_s,
+        )
+        self.cut_detector = SceneCutDetector(s.scene_cut)
+        self.queue = ScoringQueue(pipeline.scorer, s.batch_size, s.max_wait_s)
         self.contexts: list[np.ndarray] = []  # one per queued face, in queue order
         self.tracks: dict[int, TrackRecord] = {}
         self.times = StageTimes()
-        self.processed = self.full_detections = self.detections = self.scored = self.dropped_short = 0
+        self.processed = self.full_detections = self.detections = self.scored = self.dropped_short = self.tracks_emitted = 0
+        self._since_full = s.detect_every  # frames since the last full-frame search: search the first
+
+    def process(self, frame) -> None:
+        """One frame (a ``vidfiqa.video.Frame``) through detection, tracking and scoring."""
+        times, p = self.times, self.p
+        with times("scene_cut"):
+            cut = self.cut_detector(frame.image)
+        if cut:
+            self.end_tracks(self.tracker.reset(), "scene_cut")
+        full = cut or p.redetector is None or self._since_full >= self.s.detect_every - 1
+        if full:
+            with times("detect"):
+                faces = p.detector.detect([frame.image], [frame.index], [frame.pts])
+            self.full_detections += 1
+            self._since_full = 0
+        else:
+            with times("redetect"):
+                _, boxes = self.tracker.predicted_boxes()
+                faces = p.redetector(frame.image, boxes, frame.index, frame.pts)
+            self._since_full += 1
+        with times("track"):
+            tracked, ended = self.tracker.update(faces)
+        self.add_faces(tracked, frame.image)
+        self.end_tracks(ended, "lost")
+        self.processed += 1
+
+    def finish(self, reason: str) -> None:
+        """End every open track now (end of input, a long gap in a stream, shutdown)."""
+        self.end_tracks(self.tracker.reset(), reason)
+        self.cut_detector.reset()
+        self._since_full = self.s.detect_every  # search the next frame whole
+
+    def open_track_ids(self) -> list[int]:
+        return sorted(self.tracks)
 
     def add_faces(self, faces: Faces, frame: np.ndarray) -> None:
         """Record tracked faces; queue the ones that pass the size gate for scoring."""
@@ -292,7 +321,8 @@ class _Run:
             "ended": reason,
             "selected": selected,
         }
-        self.writer.add_track(entry, images, series if s.write_series else None)
+        self.tracks_emitted += 1
+        self.on_track(entry, images, series if s.write_series else None)
 
 
 def _num(value, digits: int = 6):
