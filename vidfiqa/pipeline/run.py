@@ -259,7 +259,9 @@ class TrackProcessor:
                 record.offer(Candidate(index, pts, time_s, scored.boxes[i].copy(), scored.landmarks[i].copy(), float(scored.scores[i]),
                                        quality, scored.embeddings[i].copy(), scored.crops[i].copy(), contexts[i]))
 
-    def end_tracks(self, track_ids: list[int], reason: str) -> None:
+    def end_tracks(self, track_ids: list[int], reason: str, keep_open: bool = False) -> None:
+        """Select and hand over these tracks.  ``keep_open``: the tracker keeps following them
+        and a fresh record starts (a long track emitted in segments)."""
         track_ids = [t for t in track_ids if t in self.tracks]
         if not track_ids:
             return
@@ -267,6 +269,8 @@ class TrackProcessor:
         with self.times("select_and_write"):
             for tid in track_ids:
                 self._finish_track(self.tracks.pop(tid), reason)
+                if keep_open:
+                    self.tracks[tid] = TrackRecord(tid, capacity=self.s.candidates)
 
     def _finish_track(self, record: TrackRecord, reason: str) -> None:
         s = self.s

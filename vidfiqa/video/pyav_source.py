@@ -45,10 +45,12 @@ class PyAVSource(FrameSource):
     """Frames of one video stream, decoded by FFmpeg through PyAV."""
 
     def __init__(self, uri: str, stride: int = 1, fps: float | None = None, threads: int = 0,
-                 options: dict[str, str] | None = None):
+                 options: dict[str, str] | None = None, timeout: float | tuple[float, float] | None = None):
+        """``timeout``: for URLs, seconds to wait for the connection and for each read
+        (a number, or (open, read)); default NETWORK_TIMEOUT_S."""
         super().__init__(stride)
         self._live = is_live_url(uri)
-        self._container = _open_container(uri, options)
+        self._container = _open_container(uri, options, timeout)
         try:
             self._stream = _video_stream(self._container, uri)
             self._stream.thread_type = "AUTO"  # frame + slice threads
@@ -172,13 +174,13 @@ def probe(path: str, fps: float | None = None) -> tuple[VideoInfo, int | None]:
         return source.info, source.header_frames
 
 
-def _open_container(uri: str, options: dict[str, str] | None) -> av.container.InputContainer:
+def _open_container(uri: str, options: dict[str, str] | None, timeout=None) -> av.container.InputContainer:
     """``av.open`` with network defaults; every failure becomes a one-line InputError."""
     kwargs: dict = {"mode": "r"}
     if is_url(uri):
         defaults = RTSP_DEFAULT_OPTIONS if uri.lower().startswith(("rtsp://", "rtsps://")) else {}
         kwargs["options"] = {**defaults, **(options or {})}
-        kwargs["timeout"] = NETWORK_TIMEOUT_S  # PyAV's own guard, whatever the protocol
+        kwargs["timeout"] = timeout or NETWORK_TIMEOUT_S  # PyAV's own guard, whatever the protocol
     else:
         _check_file(uri)
         if options:

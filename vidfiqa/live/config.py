@@ -1,0 +1,115 @@
+"""Stream definitions: one TOML file per camera in ``streams/``.
+
+A file has a ``[stream]`` table (where and how to read) and an optional ``[pipeline]`` table
+(any `vidfiqa run` setting: ``input_size``, ``top_k``, ``min_face_size``, ``min_quality`` ...).
+Pipeline settings may also be written in ``[stream]`` directly, for short files.  An unknown key,
+a wrong type or a bad URL is an error naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError
+from ..pipeline.settings import FIELD_TYPES, RunSettings, make_settings
+
+LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    name: str
+    url: str
+    transport: str = "tcp"  # rtsp over tcp (interleaved) or udp
+    fps_cap: float | None = None  # analyse at most this many frames a second (None: every frame)
+    open_timeout_s: float = 10.0  # connecting must succeed within this
+    read_timeout_s: float = 5.0  # a connected stream that delivers nothing this long has stalled
+    reconnect_min_s: float = 0.5  # first retry delay; doubles per failure, with +-25 % jitter
+    reconnect_max_s: float = 30.0
+    keep_tracks_s: float = 3.0  # tracks survive a drop shorter than this; longer drops end them
+    max_track_s: float = 300.0  # a track open this long is emitted (and continues as a new segment)
+    queue_frames: int = 8  # decoded frames waiting for analysis; the oldest is dropped when full
+    loop: bool = False  # a local file: start again at its end (replays a recording as a camera)
+    settings: RunSettings = field(default_factory=RunSettings)
+    source_file: str | None = None
+
+    def validate(self) -> "StreamConfig":
+        where = self.source_file or "stream"
+
+        def need(ok: bool, key: str, message: str) -> None:
+            if not ok:
+                raise ConfigError(f"{where}: {key}: {message}")
+
+        need(bool(self.name) and self.name.replace("-", "").replace("_", "").isalnum(), "name", f"{self.name!r} must be letters, digits, - or _")
+        parts = urlsplit(self.url)
+        if parts.scheme:
+            need(parts.scheme.lower() in LIVE_SCHEMES, "url", f"scheme {parts.scheme!r} is not one of {', '.join(LIVE_SCHEMES)}")
+            need(bool(parts.hostname), "url", "has no host")
+        else:
+            need(Path(self.url).is_file(), "url", "is neither a stream URL nor an existing file")
+        need(self.transport in ("tcp", "udp"), "transport", f"must be tcp or udp, not {self.transport!r}")
+        need(self.fps_cap is None or self.fps_cap > 0, "fps_cap", "must be positive")
+        for key in ("open_timeout_s", "read_timeout_s", "reconnect_min_s", "reconnect_max_s", "max_track_s"):
+            need(getattr(self, key) > 0, key, "must be positive")
+        need(self.keep_tracks_s >= 0, "keep_tracks_s", "must not be negative")
+        need(self.reconnect_max_s >= self.reconnect_min_s, "reconnect_max_s", "must be at least reconnect_min_s")
+        need(self.queue_frames >= 1, "queue_frames", "must be at least 1")
+        return self
+
+    @property
+    def is_file(self) -> bool:
+        return not urlsplit(self.url).scheme
+
+
+_STREAM_TYPES = {f.name: f.type for f in fields(StreamConfig) if f.name not in ("settings", "source_file")}
+
+
+def load_stream(path: str | Path, base_config: str | Path | None = None) -> StreamConfig:
+    """Read one stream file; ``base_config`` is a pipeline preset its [pipeline] table overrides."""
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise ConfigError(f"{where}: no such stream file")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{where}: not valid TOML: {err}") from None
+    unknown_tables = sorted(set(data) - {"stream", "pipeline"})
+    if unknown_tables:
+        raise ConfigError(f"{where}: unknown table or key {unknown_tables[0]!r} (expected [stream] and [pipeline])")
+    stream = dict(data.get("stream") or {})
+    pipeline = dict(data.get("pipeline") or {})
+    for key in list(stream):
+        if key not in _STREAM_TYPES and key in FIELD_TYPES:
+            pipeline[key] = stream.pop(key)
+    unknown = sorted(set(stream) - set(_STREAM_TYPES))
+    if unknown:
+        raise ConfigError(f"{where}: [stream] {unknown[0]}: unknown field (known: {', '.join(sorted(_STREAM_TYPES))})")
+    for key in ("name", "url"):
+        if key not in stream:
+            raise ConfigError(f"{where}: [stream] {key}: missing")
+    values: dict[str, Any] = {}
+    for key, value in stream.items():
+        values[key] = _coerce(where, key, _STREAM_TYPES[key], value)
+    try:
+        settings = make_settings(base_config, **pipeline)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: [pipeline] {err}") from None
+    return replace(StreamConfig(name=values.pop("name"), url=values.pop("url")), settings=settings, source_file=where, **values).validate()
+
+
+def _coerce(where: str, key: str, kind: str, value: Any) -> Any:
+    ok = {
+        "str": isinstance(value, str),
+        "bool": isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "float | None": isinstance(value, (int, float)) and not isinstance(value, bool),
+    }[kind]
+    if not ok:
+        raise ConfigError(f"{where}: [stream] {key}: expected {kind.replace(' | None', '')}, got {value!r}")
+    return float(value) if kind.startswith("float") else value

@@ -1,0 +1,134 @@
+"""Counters and gauges for `vidfiqa watch`, served in the Prometheus text format.
+
+``GET /metrics`` returns every metric; ``GET /health`` returns JSON with each stream's state (HTTP
+503 when no stream is up).  The server listens on 127.0.0.1 only: put a reverse proxy in front
+to expose it.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections import defaultdict
+from typing import Callable
+
+from ..errors import ConfigError
+
+HELP = {
+    "vidfiqa_frames_decoded_total": ("counter", "Frames decoded from the stream."),
+    "vidfiqa_frames_dropped_total": ("counter", "Decoded frames dropped because analysis fell behind (or by fps_cap)."),
+    "vidfiqa_frames_processed_total": ("counter", "Frames analysed (detected, tracked, scored)."),
+    "vidfiqa_reconnects_total": ("counter", "Times the stream was reopened after an error, a stall or its end."),
+    "vidfiqa_stalls_total": ("counter", "Times a connected stream delivered nothing for read_timeout_s."),
+    "vidfiqa_tracks_total": ("counter", "Tracks (or segments of long tracks) finished."),
+    "vidfiqa_events_total": ("counter", "Best-shot events emitted."),
+    "vidfiqa_stage_seconds_total": ("counter", "Wall time spent per pipeline stage."),
+    "vidfiqa_webhook_failures_total": ("counter", "Webhook deliveries that failed after all retries."),
+    "vidfiqa_webhook_dropped_total": ("counter", "Events not sent to the webhook because its queue was full."),
+    "vidfiqa_stream_up": ("gauge", "1 while the stream is connected and delivering frames."),
+    "vidfiqa_queue_depth": ("gauge", "Frames waiting for analysis."),
+    "vidfiqa_tracks_open": ("gauge", "Tracks currently open."),
+    "vidfiqa_webhook_queue_depth": ("gauge", "Events waiting to be posted to the webhook."),
+    "vidfiqa_event_latency_seconds": ("gauge", "Last event: seconds from the track's last detection to the event being written."),
+}
+
+
+class Metrics:
+    """Thread-safe counters and settable gauges keyed by name and labels."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._values: dict[tuple[str, tuple], float] = defaultdict(float)
+        self._gauges: dict[tuple[str, tuple], Callable[[], float]] = {}
+
+    @staticmethod
+    def _key(name: str, labels: dict[str, str]) -> tuple[str, tuple]:
+        return name, tuple(sorted(labels.items()))
+
+    def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
+        with self._lock:
+            self._values[self._key(name, labels)] += amount
+
+    def set(self, name: str, value: float, **labels: str) -> None:
+        with self._lock:
+            self._values[self._key(name, labels)] = float(value)
+
+    def gauge(self, name: str, read: Callable[[], float], **labels: str) -> None:
+        """A gauge read when scraped (queue depths)."""
+        with self._lock:
+            self._gauges[self._key(name, labels)] = read
+
+    def get(self, name: str, **labels: str) -> float:
+        with self._lock:
+            key = self._key(name, labels)
+            if key in self._gauges:
+                return float(self._gauges[key]())
+            return self._values.get(key, 0.0)
+
+    def snapshot(self) -> dict[tuple[str, tuple], float]:
+        with self._lock:
+            values = dict(self._values)
+            gauges = dict(self._gauges)
+        for key, read in gauges.items():
+            try:
+                values[key] = float(read())
+            except Exception:  # a gauge must never break a scrape
+                continue
+        return values
+
+    def prometheus(self) -> str:
+        by_name: dict[str, list] = defaultdict(list)
+        for (name, labels), value in self.snapshot().items():
+            by_name[name].append((labels, value))
+        lines = []
+        for name in sorted(by_name):
+            kind, text = HELP.get(name, ("untyped", name))
+            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+            for labels, value in sorted(by_name[name]):
+                rendered = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+                lines.append(f"{name}{{{rendered}}} {value:.6g}" if rendered else f"{name} {value:.6g}")
+        return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class MetricsServer:
+    """``/metrics`` and ``/health`` on 127.0.0.1:``port`` in a daemon thread."""
+
+    def __init__(self, metrics: Metrics, port: int, health: Callable[[], dict]):
+        metrics_ref, health_ref = metrics, health
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.split("?")[0] == "/metrics":
+                    body, status, kind = metrics_ref.prometheus().encode(), 200, "text/plain; version=0.0.4"
+                elif self.path.split("?")[0] == "/health":
+                    state = health_ref()
+                    body = json.dumps(state).encode()
+                    status, kind = (200 if state.get("ok") else 503), "application/json"
+                else:
+                    body, status, kind = b"not found: try /metrics or /health\n", 404, "text/plain"
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):  # scrapes are not log lines
+                pass
+
+        try:
+            self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        except OSError as err:
+            raise ConfigError(f"--metrics-port {port}: cannot listen on 127.0.0.1:{port} ({err.strerror or err})") from None
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, name="vidfiqa-metrics", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,262 @@
+"""One camera: a reader thread that keeps a connection alive and a worker thread that analyses.
+
+    reader:  connect -> decode -> FrameQueue (bounded: drops the oldest frame when full)
+               ^ reconnect with exponential backoff and jitter on errors, stalls and ends
+    worker:  FrameQueue -> TrackProcessor (detect, track, score) -> finished tracks -> events
+
+The two threads only share the queue, so a slow analysis (or another camera's) never blocks
+decoding: frames are dropped and counted instead, and memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import VidfiqaError
+from ..video.source import Frame
+from .config import StreamConfig
+from .events import EventWriter
+from .metrics import Metrics
+from .redact import redact_text, redact_url
+
+
+@dataclass(frozen=True)
+class Connected:
+    """Marker put in the queue when a (re)connection delivers its first frame."""
+
+    width: int
+    height: int
+    attempt: int
+    fps: float | None  # the stream's nominal rate, if it states one
+
+
+class FrameQueue:
+    """A bounded queue of (frame, arrival time) items and markers.
+
+    ``put`` never blocks: when full, the oldest *frame* is dropped (markers are kept) and
+    ``dropped`` counts it, so the analysis always works on the newest frames.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: deque = deque()
+        self._cond = threading.Condition()
+        self.dropped = 0
+
+    def put(self, item: Any) -> bool:
+        """Returns False when a frame had to be dropped to make room."""
+        with self._cond:
+            dropped = False
+            frames = sum(1 for i in self._items if not isinstance(i, Connected))
+            if not isinstance(item, Connected) and frames >= self.size:
+                for k, old in enumerate(self._items):
+                    if not isinstance(old, Connected):
+                        del self._items[k]
+                        break
+                self.dropped += 1
+                dropped = True
+            self._items.append(item)
+            self._cond.notify()
+            return not dropped
+
+    def get(self, timeout: float) -> Any:
+        with self._cond:
+            if not self._items:
+                self._cond.wait(timeout)
+            return self._items.popleft() if self._items else None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class StreamReader(threading.Thread):
+    """Keeps one stream open and its newest frames in ``queue``."""
+
+    def __init__(self, cfg: StreamConfig, frames: FrameQueue, metrics: Metrics, stop: threading.Event, log: Callable[..., None]):
+        super().__init__(name=f"vidfiqa-read-{cfg.name}", daemon=True)
+        self.cfg, self.frames, self.metrics, self.stop, self.log = cfg, frames, metrics, stop, log
+        self.up = False
+        self.last_frame_at: float | None = None
+        self.last_error: str | None = None
+
+    def run(self) -> None:
+        cfg, failures, attempt = self.cfg, 0, 0
+        while not self.stop.is_set():
+            attempt += 1
+            delivered, error = self._read_once(attempt)
+            self._set_up(False)
+            if self.stop.is_set():
+                break
+            if cfg.is_file and error is None:
+                if not cfg.loop:
+                    self.log("info", "input ended", stream=cfg.name)
+                    break
+                continue  # a replayed recording starts again at once: not a reconnect
+            self.metrics.inc("vidfiqa_reconnects_total", stream=cfg.name)
+            # A connection that worked for a while resets the backoff; one that keeps failing backs
+            # off exponentially up to reconnect_max_s, with +-25 % jitter so that many cameras
+            # behind one failed switch do not all retry in the same instant.
+            failures = 0 if delivered >= 50 else failures + 1
+            delay = min(cfg.reconnect_max_s, cfg.reconnect_min_s * 2 ** max(0, failures - 1)) * random.uniform(0.75, 1.25)
+            if error:
+                self.last_error = error
+            self.log("warning" if error else "info", "reconnecting", stream=cfg.name, reason=error or "stream ended", retry_in_s=round(delay, 2))
+            self.stop.wait(delay)
+
+    def _read_once(self, attempt: int) -> tuple[int, str | None]:
+        """Open, read until the stream ends or fails; returns (frames delivered, error or None)."""
+        from ..video.pyav_source import PyAVSource
+
+        cfg = self.cfg
+        options = {"rtsp_transport": cfg.transport} if cfg.url.lower().startswith(("rtsp://", "rtsps://")) else None
+        if options is not None:
+            options["timeout"] = str(int(cfg.read_timeout_s * 1e6))  # FFmpeg's socket timeout, microseconds
+        try:
+            source = PyAVSource(cfg.url, options=options, timeout=(cfg.open_timeout_s, cfg.read_timeout_s))
+        except VidfiqaError as err:
+            return 0, redact_text(str(err), cfg.url)
+        except Exception as err:  # any decoder failure is a reason to retry, never to die
+            return 0, redact_text(f"{type(err).__name__}: {err}", cfg.url)
+        delivered, min_gap = 0, (1.0 / cfg.fps_cap) if cfg.fps_cap else 0.0
+        last_kept = -1e9
+        started = time.monotonic()
+        try:
+            for frame in source:
+                if self.stop.is_set():
+                    break
+                if cfg.is_file and frame.pts == frame.pts:
+                    # A recording replayed as a camera is paced at its own frame rate.
+                    self.stop.wait(max(0.0, started + frame.pts - time.monotonic()))
+                now = time.monotonic()
+                self.metrics.inc("vidfiqa_frames_decoded_total", stream=cfg.name)
+                if delivered == 0:
+                    self.frames.put(Connected(frame.image.shape[1], frame.image.shape[0], attempt, source.info.fps))
+                    self._set_up(True)
+                    self.log("info", "connected", stream=cfg.name, url=redact_url(cfg.url),
+                             size=f"{frame.image.shape[1]}x{frame.image.shape[0]}", attempt=attempt)
+                delivered += 1
+                self.last_frame_at = now
+                if now - last_kept < min_gap:
+                    self.metrics.inc("vidfiqa_frames_dropped_total", stream=cfg.name, reason="fps_cap")
+                    continue
+                last_kept = now
+                if not self.frames.put((frame, now)):
+                    self.metrics.inc("vidfiqa_frames_dropped_total", stream=cfg.name, reason="overload")
+            error = source.stopped_early
+        except Exception as err:
+            error = f"{type(err).__name__}: {err}"
+        finally:
+            source.close()
+        if error and ("timed out" in error.lower() or "timeout" in error.lower() or "etimedout" in error.lower()):
+            self.metrics.inc("vidfiqa_stalls_total", stream=cfg.name)
+            error = f"stalled: no data for {cfg.read_timeout_s:g} s ({error})"
+        return delivered, redact_text(error, cfg.url) if error else None
+
+    def _set_up(self, up: bool) -> None:
+        self.up = up
+        self.metrics.set("vidfiqa_stream_up", 1.0 if up else 0.0, stream=self.cfg.name)
+
+
+class StreamWorker(threading.Thread):
+    """Analyses one stream's frames and turns finished tracks into events."""
+
+    def __init__(self, cfg: StreamConfig, frames: FrameQueue, pipeline, events: EventWriter, metrics: Metrics,
+                 stop: threading.Event, log: Callable[..., None]):
+        super().__init__(name=f"vidfiqa-work-{cfg.name}", daemon=True)
+        self.cfg, self.frames, self.pipeline, self.events, self.metrics, self.stop, self.log = cfg, frames, pipeline, events, metrics, stop, log
+        self.error: str | None = None
+        # Live frames are timed by their arrival: container timestamps restart at every reconnect.
+        self._t0_mono, self._t0_wall = time.monotonic(), time.time()
+        self._segments: dict[int, int] = {}
+        self._index = 0
+        self._size: tuple[int, int] | None = None
+        self._last_frame_at: float | None = None
+        self._processor = None
+
+    def wall_of(self, pts: float) -> float:
+        return self._t0_wall + pts
+
+    def _new_processor(self, stream_fps: float | None):
+        """The tracker counts a track's absence in updates: it needs the analysed frame rate."""
+        from ..pipeline.run import TrackProcessor
+
+        fps = min(filter(None, (stream_fps, self.cfg.fps_cap))) if (stream_fps or self.cfg.fps_cap) else 25.0
+        return TrackProcessor(self.pipeline, self._on_track, step_s=1.0 / fps, fps=fps)
+
+    def _on_track(self, entry: dict, images: list, series) -> None:
+        tid = entry["track_id"]
+        segment = self._segments.pop(tid, 0) + 1
+        if entry["ended"] == "max_duration":
+            self._segments[tid] = segment  # the track goes on: its next event is the next segment
+        self.metrics.inc("vidfiqa_tracks_total", stream=self.cfg.name)
+        if entry["selected"]:
+            self.events.emit(self.cfg.name, entry, images, self.wall_of, segment=segment)
+
+    def run(self) -> None:
+        try:
+            self._loop()
+        except Exception as err:  # one broken stream must not take the others down
+            self.error = f"{type(err).__name__}: {err}"
+            self.log("error", "stream worker failed", stream=self.cfg.name, error=self.error)
+        finally:
+            if self._processor is not None:
+                try:
+                    self._processor.finish("shutdown")
+                except Exception as err:
+                    self.log("error", "could not flush open tracks", stream=self.cfg.name, error=str(err))
+
+    def _loop(self) -> None:
+        cfg = self.cfg
+        while not self.stop.is_set():
+            item = self.frames.get(timeout=0.2)
+            now = time.monotonic()
+            processor = self._processor
+            if processor is None:  # not connected yet
+                if isinstance(item, Connected):
+                    self._processor = self._new_processor(item.fps)
+                    self._size = (item.width, item.height)
+                continue
+            if item is None:
+                # Nothing arrived: score what waits past max_wait_s, and end tracks of a stream that
+                # has been down longer than keep_tracks_s (their people are gone as far as we know).
+                if processor.queue.due():
+                    processor.score_queued()
+                if processor.tracks and self._last_frame_at is not None and now - self._last_frame_at > cfg.keep_tracks_s:
+                    processor.finish("stream_lost")
+                continue
+            if isinstance(item, Connected):
+                resized = self._size is not None and self._size != (item.width, item.height)
+                gap = (now - self._last_frame_at) if self._last_frame_at is not None else 0.0
+                if resized or gap > cfg.keep_tracks_s:
+                    processor.finish("stream_lost" if not resized else "resolution_change")
+                if resized:
+                    self.log("info", "resolution changed", stream=cfg.name, size=f"{item.width}x{item.height}")
+                self._size = (item.width, item.height)
+                continue
+            frame, arrived = item
+            self._last_frame_at = now
+            live = Frame(index=self._index, pts=arrived - self._t0_mono, image=frame.image)
+            self._index += 1
+            processor.process(live)
+            self.metrics.inc("vidfiqa_frames_processed_total", stream=cfg.name)
+            self._split_long_tracks(processor, live.pts)
+            self._publish_stage_times(processor)
+
+    def _split_long_tracks(self, processor, now_pts: float) -> None:
+        """A track open longer than max_track_s is emitted now and goes on as a new segment."""
+        for tid in processor.open_track_ids():
+            record = processor.tracks[tid]
+            if record.pts and now_pts - record.pts[0] >= self.cfg.max_track_s:
+                processor.end_tracks([tid], "max_duration", keep_open=True)
+
+    def _publish_stage_times(self, processor) -> None:
+        if self._index % 25:
+            return
+        for stage, seconds in processor.times.seconds.items():
+            self.metrics.set("vidfiqa_stage_seconds_total", seconds, stream=self.cfg.name, stage=stage)
+        self.metrics.set("vidfiqa_tracks_open", len(processor.tracks), stream=self.cfg.name)

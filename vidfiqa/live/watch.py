@@ -1,0 +1,173 @@
+"""`vidfiqa watch`: many cameras in one process, for weeks.
+
+Each stream gets a reader thread and a worker thread (see stream.py) and its own models (a few
+MB each; onnxruntime sessions are not shared so that one busy camera never serialises another).
+Events go to the shared EventWriter; a metrics server reports on all of them.  SIGINT/SIGTERM
+stop the readers, let every worker flush its open tracks as events, drain the webhook for a few
+seconds and exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..atomic import atomic_write_text
+from ..errors import ConfigError, VidfiqaError
+from .config import StreamConfig, load_stream
+from .events import EventWriter, Retention, WebhookSink, iso
+from .metrics import Metrics, MetricsServer
+from .redact import redact_url
+from .stream import FrameQueue, StreamReader, StreamWorker
+
+
+class Logger:
+    """Structured log lines on stderr: JSON objects (``json``) or ``key=value`` text."""
+
+    def __init__(self, fmt: str = "text", stream=None):
+        self.fmt = fmt
+        self.stream = stream or sys.stderr
+        self._lock = threading.Lock()
+
+    def __call__(self, level: str, message: str, **fields: Any) -> None:
+        record = {"ts": iso(time.time()), "level": level, "msg": message, **fields}
+        if self.fmt == "json":
+            line = json.dumps(record, default=str)
+        else:
+            extra = " ".join(f"{k}={v}" for k, v in fields.items())
+            line = f"{record['ts']} {level:7s} {message}" + (f" {extra}" if extra else "")
+        with self._lock:
+            print(line, file=self.stream, flush=True)
+
+
+class Watcher:
+    def __init__(self, streams: list[StreamConfig], out_dir: str | Path, retention: Retention | None = None,
+                 webhook_url: str | None = None, webhook_timeout_s: float = 5.0, metrics_port: int | None = None,
+                 log: Logger | None = None):
+        if not streams:
+            raise ConfigError("no usable stream definitions")
+        names = [s.name for s in streams]
+        duplicate = next((n for n in names if names.count(n) > 1), None)
+        if duplicate:
+            raise ConfigError(f"two stream files use the name {duplicate!r}: names must be unique")
+        self.streams = streams
+        self.out = Path(out_dir)
+        self.log = log or Logger()
+        self.metrics = Metrics()
+        self.stop = threading.Event()
+        self.server = MetricsServer(self.metrics, metrics_port, self.health) if metrics_port is not None else None
+        self.webhook = WebhookSink(webhook_url, self.metrics, timeout_s=webhook_timeout_s, log=self.log) if webhook_url else None
+        self.events = EventWriter(self.out, retention or Retention(), self.metrics, webhook=self.webhook, log=self.log)
+        self.readers: dict[str, StreamReader] = {}
+        self.workers: dict[str, StreamWorker] = {}
+        self.started = time.time()
+
+    def health(self) -> dict:
+        streams = {}
+        for name, reader in self.readers.items():
+            worker = self.workers[name]
+            streams[name] = {
+                "up": reader.up,
+                "seconds_since_frame": None if reader.last_frame_at is None else round(time.monotonic() - reader.last_frame_at, 2),
+                "last_error": reader.last_error,
+                "worker_error": worker.error,
+                "queue_depth": len(worker.frames),
+            }
+        return {"ok": any(s["up"] for s in streams.values()), "uptime_s": round(time.time() - self.started, 1), "streams": streams}
+
+    def start(self) -> None:
+        from ..pipeline.run import VideoPipeline
+
+        for cfg in self.streams:
+            frames = FrameQueue(cfg.queue_frames)
+            self.metrics.gauge("vidfiqa_queue_depth", frames.__len__, stream=cfg.name)
+            pipeline = VideoPipeline(cfg.settings)
+            self.readers[cfg.name] = StreamReader(cfg, frames, self.metrics, self.stop, self.log)
+            self.workers[cfg.name] = StreamWorker(cfg, frames, pipeline, self.events, self.metrics, self.stop, self.log)
+        for cfg in self.streams:
+            self.log("info", "watching", stream=cfg.name, url=redact_url(cfg.url), file=cfg.source_file)
+            self.workers[cfg.name].start()
+            self.readers[cfg.name].start()
+
+    def run(self, duration_s: float | None = None) -> dict:
+        """Until SIGINT/SIGTERM (or ``duration_s``); returns the summary written to OUT."""
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, self._on_signal)
+        try:
+            self.start()
+            deadline = None if duration_s is None else time.monotonic() + duration_s
+            while not self.stop.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if self.readers and not any(r.is_alive() for r in self.readers.values()):
+                    break  # every input was a file that ended
+                self.stop.wait(0.2)
+        finally:
+            self.shutdown()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return self.summary()
+
+    def _on_signal(self, signum, frame) -> None:
+        self.log("info", "shutting down", signal=signal.Signals(signum).name)
+        self.stop.set()
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        for reader in self.readers.values():
+            reader.join(timeout=15)
+        for worker in self.workers.values():
+            worker.join(timeout=60)  # flushes its open tracks as events
+        if self.webhook is not None:
+            self.webhook.close(deadline_s=5.0)
+        if self.server is not None:
+            self.server.close()
+        atomic_write_text(self.out / "watch_summary.json", json.dumps(self.summary(), indent=1) + "\n")
+
+    def summary(self) -> dict:
+        m = self.metrics
+        return {
+            "started": iso(self.started),
+            "stopped": iso(time.time()),
+            "streams": {
+                cfg.name: {
+                    "url": redact_url(cfg.url),
+                    "frames_decoded": int(m.get("vidfiqa_frames_decoded_total", stream=cfg.name)),
+                    "frames_processed": int(m.get("vidfiqa_frames_processed_total", stream=cfg.name)),
+                    "frames_dropped_overload": int(m.get("vidfiqa_frames_dropped_total", stream=cfg.name, reason="overload")),
+                    "frames_dropped_fps_cap": int(m.get("vidfiqa_frames_dropped_total", stream=cfg.name, reason="fps_cap")),
+                    "reconnects": int(m.get("vidfiqa_reconnects_total", stream=cfg.name)),
+                    "stalls": int(m.get("vidfiqa_stalls_total", stream=cfg.name)),
+                    "tracks": int(m.get("vidfiqa_tracks_total", stream=cfg.name)),
+                    "events": int(m.get("vidfiqa_events_total", stream=cfg.name)),
+                    "worker_error": self.workers[cfg.name].error if cfg.name in self.workers else None,
+                }
+                for cfg in self.streams
+            },
+            "webhook": None if self.webhook is None else {
+                "delivered": self.webhook.delivered,
+                "failures": int(m.get("vidfiqa_webhook_failures_total")),
+                "dropped": int(m.get("vidfiqa_webhook_dropped_total")),
+            },
+        }
+
+
+def load_streams(paths: list[str], base_config: str | None, log: Logger) -> list[StreamConfig]:
+    """Every stream file that loads; a bad one is reported and skipped, unless all are bad."""
+    streams, errors = [], []
+    for path in paths:
+        try:
+            streams.append(load_stream(path, base_config))
+        except VidfiqaError as err:
+            errors.append(str(err))
+            log("error", "bad stream definition, skipped", error=str(err))
+    if not streams:
+        raise ConfigError(errors[0] if len(errors) == 1 else f"no usable stream definitions ({len(errors)} errors; first: {errors[0]})")
+    return streams
