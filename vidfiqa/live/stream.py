@@ -25,6 +25,11 @@ from .metrics import Metrics
 from .redact import redact_text, redact_url
 
 
+# How FFmpeg/PyAV report a read that waited too long: PyAV's own timeout interrupts the read
+# ("Immediate exit requested"), FFmpeg's socket timeout says "timed out".
+STALL_SIGNS = ("immediate exit requested", "timed out", "timeout", "etimedout", "resource temporarily unavailable")
+
+
 @dataclass(frozen=True)
 class Connected:
     """Marker put in the queue when a (re)connection delivers its first frame."""
@@ -152,7 +157,7 @@ class StreamReader(threading.Thread):
             error = f"{type(err).__name__}: {err}"
         finally:
             source.close()
-        if error and ("timed out" in error.lower() or "timeout" in error.lower() or "etimedout" in error.lower()):
+        if error and delivered and any(sign in error.lower() for sign in STALL_SIGNS):
             self.metrics.inc("vidfiqa_stalls_total", stream=cfg.name)
             error = f"stalled: no data for {cfg.read_timeout_s:g} s ({error})"
         return delivered, redact_text(error, cfg.url) if error else None

@@ -188,6 +188,8 @@ def _open_container(uri: str, options: dict[str, str] | None, timeout=None) -> a
     try:
         return av.open(uri, **kwargs)
     except av.InvalidDataError:
+        if is_url(uri):  # a stream that sends nothing (or garbage) before the timeout
+            raise InputError(f"{uri}: cannot open: no valid video data (timed out, or not a video stream)", path=uri) from None
         raise InputError(_not_a_video_message(uri), path=uri) from None
     except (av.FFmpegError, OSError, ValueError) as err:
         raise InputError(f"{uri}: cannot open ({error_text(err)})", path=uri) from None

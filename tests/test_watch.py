@@ -1,0 +1,339 @@
+"""`vidfiqa watch` against a real RTSP server (GStreamer's, started here on 127.0.0.1): it
+reconnects after the server dies, notices a stalled stream, is not held up by a hanging webhook,
+and flushes open tracks on SIGTERM.  Plus stream-file validation and credential redaction."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from conftest import REPO
+from vidfiqa.errors import ConfigError
+from vidfiqa.live.config import load_stream
+from vidfiqa.live.events import Retention
+from vidfiqa.live.redact import redact_text, redact_url
+from vidfiqa.live.watch import Logger, Watcher
+
+SAMPLE = REPO / "samples" / "astronaut.mp4"
+SERVER = REPO / "tests" / "support" / "rtsp_server.py"
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def gst_available() -> bool:
+    if not Path(SYSTEM_PYTHON).exists():
+        return False
+    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+    return subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True).returncode == 0
+
+
+needs_rtsp = pytest.mark.skipif(not gst_available(), reason="needs GStreamer's RTSP server for /usr/bin/python3 (Debian: python3-gi "
+                                "gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-{base,good,bad}; .ci/run installs them)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def people_clip(tmp_path_factory) -> Path:
+    """The sample clip's face for 8 s, then 2 s without anyone, six times (60 s): a person
+    arrives and leaves every 10 s, so tracks end and events fire while the stream goes on."""
+    path = tmp_path_factory.mktemp("rtsp") / "people.mp4"
+    with av.open(str(SAMPLE)) as src:
+        frames = [f.to_ndarray(format="rgb24") for f in src.decode(video=0)]
+    empty = cv2.GaussianBlur(frames[0], (0, 0), 40)
+    with av.open(str(path), "w") as dst:
+        stream = dst.add_stream("libx264", rate=15, options={"preset": "ultrafast", "crf": "28", "g": "15"})
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for _ in range(6):
+            for image in frames + [empty] * 30:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                    dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    return path
+
+
+class RtspServer:
+    def __init__(self, clip: Path, port: int):
+        self.clip, self.port, self.process = clip, port, None
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://viewer:hunter2@127.0.0.1:{self.port}/cam"
+
+    def start(self) -> "RtspServer":
+        self.process = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), str(self.clip), str(self.port)], stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == "ready"
+        return self
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def rtsp(people_clip):
+    server = RtspServer(people_clip, free_port()).start()
+    yield server
+    server.kill()
+
+
+def stream_file(tmp_path: Path, url: str, **extra) -> Path:
+    lines = ["[stream]", 'name = "cam"', f'url = "{url}"', "read_timeout_s = 2.0", "open_timeout_s = 3.0",
+             "reconnect_min_s = 0.3", "reconnect_max_s = 2.0"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in extra.items()]
+    path = tmp_path / "cam.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def watcher_for(tmp_path: Path, url: str, log_lines: list, **kwargs) -> Watcher:
+    class Capture:
+        def write(self, text):
+            log_lines.append(text)
+
+        def flush(self):
+            pass
+
+    cfg = load_stream(stream_file(tmp_path, url))
+    return Watcher([cfg], tmp_path / "out", Retention(), log=Logger("json", stream=Capture()), **kwargs)
+
+
+def run_in_thread(watcher: Watcher, seconds: float) -> threading.Thread:
+    thread = threading.Thread(target=watcher.run, args=(seconds,), daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_for(condition, timeout: float, step: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return False
+
+
+def events_of(out: Path) -> list[dict]:
+    path = out / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+# ------------------------------------------------------------------------ configuration
+def test_stream_files_are_validated_with_file_and_field(tmp_path):
+    good = stream_file(tmp_path, "rtsp://u:p@127.0.0.1:8554/x", top_k=2, fps_cap=5)
+    cfg = load_stream(good)
+    assert cfg.settings.top_k == 2 and cfg.fps_cap == 5.0  # a pipeline key may sit in [stream]
+    bad = tmp_path / "bad.toml"
+    cases = {
+        '[stream]\nname = "a"\nurl = "rtsp://h/x"\nreconect_max_s = 3\n': "reconect_max_s",
+        '[stream]\nname = "a"\nurl = "ftp://h/x"\n': "url",
+        '[stream]\nname = "a"\nurl = "rtsp:///x"\n': "url",
+        '[stream]\nname = "a b"\nurl = "rtsp://h/x"\n': "name",
+        '[stream]\nname = "a"\nurl = "rtsp://h/x"\ntransport = "sctp"\n': "transport",
+        '[stream]\nname = "a"\nurl = "rtsp://h/x"\n[pipeline]\ntop_k = 0\n': "top_k",
+        '[stream]\nname = "a"\nurl = "rtsp://h/x"\nread_timeout_s = "soon"\n': "read_timeout_s",
+        '[stream]\nname = "a"\n': "url",
+        '[camera]\nname = "a"\n': "camera",
+    }
+    for text, field in cases.items():
+        bad.write_text(text)
+        with pytest.raises(ConfigError) as err:
+            load_stream(bad)
+        assert str(bad) in str(err.value) and field in str(err.value), str(err.value)
+
+
+def test_every_bundled_stream_example_loads():
+    for path in sorted((REPO / "streams").glob("*.toml")):
+        if "replay" in path.name:
+            os.chdir(REPO)  # its url is relative to the repository
+        cfg = load_stream(path)
+        assert cfg.name == path.stem
+
+
+def test_credentials_are_redacted():
+    url = "rtsp://admin:s3cr3t@10.0.0.5:554/live?token=abc&channel=1"
+    assert redact_url(url) == "rtsp://***@10.0.0.5:554/live?token=***&channel=1"
+    assert "s3cr3t" not in redact_text(f"{url}: Connection refused (s3cr3t)", url)
+
+
+def test_cli_bad_configuration_is_one_line(tmp_path):
+    bad = tmp_path / "x.toml"
+    bad.write_text('[stream]\nname = "x"\nurl = "rtsp://127.0.0.1:1/x"\nbogus = 1\n')
+    result = subprocess.run([sys.executable, "-m", "vidfiqa.cli", "watch", str(bad), "-o", str(tmp_path / "o")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "bogus" in result.stderr.strip().splitlines()[-1] and str(bad) in result.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        good = stream_file(tmp_path, "rtsp://127.0.0.1:1/x")
+        result = subprocess.run([sys.executable, "-m", "vidfiqa.cli", "watch", str(good), "-o", str(tmp_path / "o"), "--metrics-port", str(port)],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and f"--metrics-port {port}" in result.stderr.strip().splitlines()[-1]
+
+
+# ------------------------------------------------------------------------ a real RTSP server
+@needs_rtsp
+def test_reconnects_after_the_server_restarts_and_keeps_emitting(rtsp, tmp_path):
+    logs: list[str] = []
+    watcher = watcher_for(tmp_path, rtsp.url, logs, metrics_port=0)
+    thread = run_in_thread(watcher, 90)
+    m = watcher.metrics
+    assert wait_for(lambda: len(events_of(tmp_path / "out")) >= 1, 30), "an event within 30 s (a person leaves every 10 s)"
+    health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{watcher.server.port}/health", timeout=5).read())
+    assert health["ok"] and health["streams"]["cam"]["up"]
+    rtsp.kill()
+    killed_at = time.time()
+    assert wait_for(lambda: m.get("vidfiqa_stream_up", stream="cam") == 0.0, 15)
+    time.sleep(3)
+    rtsp.start()
+    assert wait_for(lambda: m.get("vidfiqa_stream_up", stream="cam") == 1.0, 30), "reconnected after the restart"
+    assert wait_for(lambda: any(e["wall_time"] > _iso(killed_at + 3) and e["ended"] != "stream_lost" for e in events_of(tmp_path / "out")), 40), \
+        "events keep coming after the restart"
+    metrics_text = urllib.request.urlopen(f"http://127.0.0.1:{watcher.server.port}/metrics", timeout=5).read().decode()
+    watcher.stop.set()
+    thread.join(60)
+    assert m.get("vidfiqa_reconnects_total", stream="cam") >= 1
+    assert 'vidfiqa_frames_decoded_total{stream="cam"}' in metrics_text and "vidfiqa_queue_depth" in metrics_text
+    everything = "".join(logs) + (tmp_path / "out" / "events.jsonl").read_text() + (tmp_path / "out" / "watch_summary.json").read_text()
+    assert "hunter2" not in everything and "viewer" not in everything, "credentials leaked"
+    event = events_of(tmp_path / "out")[0]
+    assert event["stream"] == "cam" and event["selected"] and (tmp_path / "out" / event["selected"][0]["crop"]).is_file()
+
+
+@needs_rtsp
+def test_a_stalled_stream_is_detected_and_reopened(rtsp, tmp_path):
+    logs: list[str] = []
+    watcher = watcher_for(tmp_path, rtsp.url, logs)
+    thread = run_in_thread(watcher, 60)
+    m = watcher.metrics
+    assert wait_for(lambda: m.get("vidfiqa_frames_decoded_total", stream="cam") > 15, 20)
+    rtsp.process.send_signal(signal.SIGSTOP)  # connected, but no more data
+    try:
+        assert wait_for(lambda: m.get("vidfiqa_stalls_total", stream="cam") >= 1, 15), "stall noticed within read_timeout_s + margin"
+        assert m.get("vidfiqa_stream_up", stream="cam") == 0.0
+    finally:
+        rtsp.process.send_signal(signal.SIGCONT)
+    before = m.get("vidfiqa_frames_decoded_total", stream="cam")
+    assert wait_for(lambda: m.get("vidfiqa_frames_decoded_total", stream="cam") > before + 15, 40), "frames flow again"
+    watcher.stop.set()
+    thread.join(60)
+    assert any("stalled" in line for line in logs)
+
+
+@needs_rtsp
+def test_a_hanging_webhook_does_not_stall_decoding(rtsp, tmp_path):
+    received, hang = [], threading.Event()
+
+    class Hanging(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            hang.wait(30)  # never answers in time
+
+        def log_message(self, *args):
+            pass
+
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hanging)
+    hook.daemon_threads = True
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    logs: list[str] = []
+    watcher = watcher_for(tmp_path, rtsp.url, logs, webhook_url=f"http://127.0.0.1:{hook.server_address[1]}/events", webhook_timeout_s=1.0)
+    thread = run_in_thread(watcher, 60)
+    m = watcher.metrics
+    try:
+        assert wait_for(lambda: len(events_of(tmp_path / "out")) >= 2, 40)
+        t0, f0 = time.monotonic(), m.get("vidfiqa_frames_decoded_total", stream="cam")
+        time.sleep(5)
+        rate = (m.get("vidfiqa_frames_decoded_total", stream="cam") - f0) / (time.monotonic() - t0)
+        assert rate > 10, f"decoding runs at the stream's 15 fps while the webhook hangs (got {rate:.1f})"
+        assert received, "the webhook was called"
+        assert m.get("vidfiqa_frames_dropped_total", stream="cam", reason="overload") < 0.2 * m.get("vidfiqa_frames_decoded_total", stream="cam")
+    finally:
+        watcher.stop.set()
+        hang.set()
+        thread.join(60)
+        hook.shutdown()
+    assert m.get("vidfiqa_webhook_failures_total") >= 1
+
+
+@needs_rtsp
+def test_sigterm_flushes_open_tracks(rtsp, tmp_path):
+    cfg = stream_file(tmp_path, rtsp.url)
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "vidfiqa.cli", "watch", str(cfg), "-o", str(out), "--no-metrics", "--log-format", "json"],
+                               stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        # The face is on screen from the start of the clip: wait until it has been seen a while.
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            lines.append(line)
+            if '"connected"' in line:
+                break
+        time.sleep(4)
+        process.send_signal(signal.SIGTERM)
+        _, rest = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, "".join(lines) + rest
+    events = events_of(out)
+    assert any(e["ended"] == "shutdown" and e["selected"] for e in events), events
+    summary = json.loads((out / "watch_summary.json").read_text())
+    assert summary["streams"]["cam"]["events"] == len(events)
+    assert "hunter2" not in "".join(lines) + rest
+
+
+def _iso(wall: float) -> str:
+    from vidfiqa.live.events import iso
+
+    return iso(wall)
+
+
+def test_frame_queue_drops_oldest_frames_but_keeps_markers():
+    from vidfiqa.live.stream import Connected, FrameQueue
+
+    q = FrameQueue(3)
+    q.put(Connected(10, 10, 1, 25.0))
+    for i in range(10):
+        q.put(i)
+    assert q.dropped == 7 and len(q) == 4
+    items = [q.get(0.01) for _ in range(4)]
+    assert isinstance(items[0], Connected) and items[1:] == [7, 8, 9]
+    assert q.get(0.01) is None
+
+
+def test_rolling_gallery_keeps_the_newest_events(tmp_path):
+    from vidfiqa.live.events import EventWriter
+    from vidfiqa.live.metrics import Metrics
+
+    writer = EventWriter(tmp_path, Retention(keep_count=3, keep_days=None, keep_mb=None), Metrics())
+    crop = np.zeros((112, 112, 3), np.uint8)
+    for track in range(1, 7):
+        entry = {"track_id": track, "ended": "lost", "first_pts": 0.0, "last_pts": 1.0, "num_detections": 5, "quality_max": 0.5,
+                 "selected": [{"rank": 1, "frame_index": 3, "pts": 0.5, "quality": 0.5}]}
+        writer.emit("cam", entry, [(crop, crop)], wall_of=lambda pts: 1e9 + pts)
+    kept = sorted(p.name for p in (tmp_path / "events" / "cam").iterdir())
+    assert len(kept) == 3 and all(name.endswith(("0004-1", "0005-1", "0006-1")) for name in kept)
+    assert len((tmp_path / "events.jsonl").read_text().splitlines()) == 6  # the log keeps every event
