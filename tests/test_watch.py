@@ -90,6 +90,22 @@ class RtspServer:
             self.process.wait(timeout=10)
 
 
+@pytest.fixture(scope="module")
+def small_clip(people_clip, tmp_path_factory) -> Path:
+    """The same clip at 320x240: what the camera sends after it comes back in another mode."""
+    path = tmp_path_factory.mktemp("rtsp") / "people_small.mp4"
+    with av.open(str(people_clip)) as src, av.open(str(path), "w") as dst:
+        stream = dst.add_stream("libx264", rate=15, options={"preset": "ultrafast", "crf": "28", "g": "15"})
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for frame in src.decode(video=0):
+            small = cv2.resize(frame.to_ndarray(format="rgb24"), (320, 240), interpolation=cv2.INTER_AREA)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(small, format="rgb24")):
+                dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    return path
+
+
 @pytest.fixture
 def rtsp(people_clip):
     server = RtspServer(people_clip, free_port()).start()
@@ -106,7 +122,7 @@ def stream_file(tmp_path: Path, url: str, **extra) -> Path:
     return path
 
 
-def watcher_for(tmp_path: Path, url: str, log_lines: list, **kwargs) -> Watcher:
+def watcher_for(tmp_path: Path, url: str, log_lines: list, max_track_s: float | None = None, **kwargs) -> Watcher:
     class Capture:
         def write(self, text):
             log_lines.append(text)
@@ -114,7 +130,7 @@ def watcher_for(tmp_path: Path, url: str, log_lines: list, **kwargs) -> Watcher:
         def flush(self):
             pass
 
-    cfg = load_stream(stream_file(tmp_path, url))
+    cfg = load_stream(stream_file(tmp_path, url, **({"max_track_s": max_track_s} if max_track_s else {})))
     return Watcher([cfg], tmp_path / "out", Retention(), log=Logger("json", stream=Capture()), **kwargs)
 
 
@@ -194,7 +210,7 @@ def test_cli_bad_configuration_is_one_line(tmp_path):
 
 # ------------------------------------------------------------------------ a real RTSP server
 @needs_rtsp
-def test_reconnects_after_the_server_restarts_and_keeps_emitting(rtsp, tmp_path):
+def test_reconnects_after_the_server_restarts_and_keeps_emitting(rtsp, small_clip, tmp_path):
     logs: list[str] = []
     watcher = watcher_for(tmp_path, rtsp.url, logs, metrics_port=0)
     thread = run_in_thread(watcher, 90)
@@ -206,6 +222,7 @@ def test_reconnects_after_the_server_restarts_and_keeps_emitting(rtsp, tmp_path)
     killed_at = time.time()
     assert wait_for(lambda: m.get("vidfiqa_stream_up", stream="cam") == 0.0, 15)
     time.sleep(3)
+    rtsp.clip = small_clip  # the camera comes back at another resolution
     rtsp.start()
     assert wait_for(lambda: m.get("vidfiqa_stream_up", stream="cam") == 1.0, 30), "reconnected after the restart"
     assert wait_for(lambda: any(e["wall_time"] > _iso(killed_at + 3) and e["ended"] != "stream_lost" for e in events_of(tmp_path / "out")), 40), \
@@ -214,6 +231,9 @@ def test_reconnects_after_the_server_restarts_and_keeps_emitting(rtsp, tmp_path)
     watcher.stop.set()
     thread.join(60)
     assert m.get("vidfiqa_reconnects_total", stream="cam") >= 1
+    assert any('"resolution changed"' in line for line in logs)
+    late = [e for e in events_of(tmp_path / "out") if e["wall_time"] > _iso(killed_at + 3)]
+    assert any(max(s["bbox"][2] for s in e["selected"]) <= 320 for e in late), "events from the 320x240 stream"
     assert 'vidfiqa_frames_decoded_total{stream="cam"}' in metrics_text and "vidfiqa_queue_depth" in metrics_text
     everything = "".join(logs) + (tmp_path / "out" / "events.jsonl").read_text() + (tmp_path / "out" / "watch_summary.json").read_text()
     assert "hunter2" not in everything and "viewer" not in everything, "credentials leaked"
@@ -257,7 +277,8 @@ def test_a_hanging_webhook_does_not_stall_decoding(rtsp, tmp_path):
     hook.daemon_threads = True
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     logs: list[str] = []
-    watcher = watcher_for(tmp_path, rtsp.url, logs, webhook_url=f"http://127.0.0.1:{hook.server_address[1]}/events", webhook_timeout_s=1.0)
+    watcher = watcher_for(tmp_path, rtsp.url, logs, webhook_url=f"http://127.0.0.1:{hook.server_address[1]}/events", webhook_timeout_s=1.0,
+                          max_track_s=3.0)
     thread = run_in_thread(watcher, 60)
     m = watcher.metrics
     try:
@@ -274,6 +295,10 @@ def test_a_hanging_webhook_does_not_stall_decoding(rtsp, tmp_path):
         thread.join(60)
         hook.shutdown()
     assert m.get("vidfiqa_webhook_failures_total") >= 1
+    # max_track_s = 3: the 8-second visits were emitted in segments, numbered per track
+    events = events_of(tmp_path / "out")
+    split = [e for e in events if e["ended"] == "max_duration"]
+    assert split and any(e["segment"] >= 2 and e["track_id"] == split[0]["track_id"] for e in events)
 
 
 @needs_rtsp
