@@ -206,6 +206,15 @@ def test_cli_bad_configuration_is_one_line(tmp_path):
         result = subprocess.run([sys.executable, "-m", "vidfiqa.cli", "watch", str(good), "-o", str(tmp_path / "o"), "--metrics-port", str(port)],
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and f"--metrics-port {port}" in result.stderr.strip().splitlines()[-1]
+    # One bad file among good ones: reported, skipped, and the good stream runs (a replayed clip).
+    replay = tmp_path / "replay.toml"
+    replay.write_text(f'[stream]\nname = "replay"\nurl = "{SAMPLE}"\nloop = true\n')
+    result = subprocess.run([sys.executable, "-m", "vidfiqa.cli", "watch", str(bad), str(replay), "-o", str(tmp_path / "o2"), "--no-metrics",
+                             "--duration", "10"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "bogus" in result.stderr and "skipped" in result.stderr
+    summary = json.loads((tmp_path / "o2" / "watch_summary.json").read_text())
+    assert list(summary["streams"]) == ["replay"] and summary["streams"]["replay"]["frames_processed"] > 60
 
 
 # ------------------------------------------------------------------------ a real RTSP server

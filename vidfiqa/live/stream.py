@@ -110,7 +110,8 @@ class StreamReader(threading.Thread):
             delay = min(cfg.reconnect_max_s, cfg.reconnect_min_s * 2 ** max(0, failures - 1)) * random.uniform(0.75, 1.25)
             if error:
                 self.last_error = error
-            self.log("warning" if error else "info", "reconnecting", stream=cfg.name, reason=error or "stream ended", retry_in_s=round(delay, 2))
+            self.log("warning" if error else "info", "reconnecting", stream=cfg.name, file=cfg.source_file, reason=error or "stream ended",
+                     retry_in_s=round(delay, 2))
             self.stop.wait(delay)
 
     def _read_once(self, attempt: int) -> tuple[int, str | None]:
