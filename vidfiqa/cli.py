@@ -96,13 +96,13 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
-@click.group(cls=LazyGroup, lazy={"score": "vidfiqa.commands.score:score", "run": "vidfiqa.commands.run:run", "watch": "vidfiqa.commands.watch:watch"}, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy={"score": "vidfiqa.commands.score:score", "run": "vidfiqa.commands.run:run", "watch": "vidfiqa.commands.watch:watch", "rescore": "vidfiqa.commands.rescore:rescore_group"}, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="vidfiqa")
 def cli():
     """vidfiqa: find, track and quality-score faces in video; keep the best frames of each person."""
 
 
-@cli.group(cls=LazyGroup, lazy={"edc": "vidfiqa.commands.eval_edc:edc"})
+@cli.group(cls=LazyGroup, lazy={"edc": "vidfiqa.commands.eval_edc:edc", "ytf": "vidfiqa.commands.eval_ytf:ytf"})
 def eval():  # noqa: A001 - the user-facing command name
     """Evaluate quality scores (EDC) and face recognition."""
 
