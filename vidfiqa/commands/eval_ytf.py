@@ -1,0 +1,97 @@
+"""`vidfiqa eval ytf`: YouTube Faces template verification with quality-, random- and first-k frames.
+
+Reads per-frame quality and embeddings written by `vidfiqa rescore`, builds one template per video
+from k of its frames and scores the protocol pairs whose two videos are present (with a face).
+A copy on disk usually holds part of YTF only, so the report says first how many protocol pairs
+could be evaluated and why the rest could not.  The metric lives in :mod:`vidfiqa.eval.setverify`.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ..cli import _console
+from ..errors import ConfigError
+
+
+def parse_ks(values: tuple[str, ...]) -> tuple[int | None, ...]:
+    """--k values: positive integers or 'all' (None); default 1, 3, 5, all."""
+    if not values:
+        return (1, 3, 5, None)
+    ks: list[int | None] = []
+    for value in values:
+        if value.strip().lower() == "all":
+            k = None
+        else:
+            try:
+                k = int(value)
+            except ValueError:
+                raise ConfigError(f"--k expects a positive integer or 'all', got {value!r}") from None
+            if k < 1:
+                raise ConfigError(f"--k must be at least 1, got {k}")
+        if k not in ks:
+            ks.append(k)
+    return tuple(sorted((k for k in ks if k is not None))) + ((None,) if None in ks else ())
+
+
+def _read_protocol(path: str):
+    try:
+        from ..ytf.protocol import read_protocol
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"the YouTube Faces protocol reader is not available in this version ({exc.name} is missing)") from None
+    return read_protocol(path)
+
+
+@click.command()
+@click.argument("scores_file", metavar="SCORES.parquet", type=click.Path(exists=True, dir_okay=False))
+@click.option("--protocol", "protocol_path", type=click.Path(exists=True), required=True, help="YTF protocol: bob.db.youtube export folder or meta_and_splits.mat.")
+@click.option("--extra-pairs", is_flag=True, help="Also score every pair of the videos present (an optimistic extra group, for small subsets).")
+@click.option("--k", "k_values", multiple=True, metavar="K", help="Frames per template: an integer or 'all' (repeatable) [default: 1, 3, 5, all].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random frames and the EDC's frame sample.")
+@click.option("--edc-frames", type=click.IntRange(0), default=20, show_default=True, help="Frames per video for the frame-level EDC (0 = no EDC).")
+@click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False), required=True, help="Report JSON.")
+@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False), default=None, help="Report as markdown.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None, help="PNG: accuracy against k, one line per frame selection.")
+def ytf(scores_file, protocol_path, extra_pairs, k_values, seed, edc_frames, out_file, markdown_file, plot_file):
+    """Template verification on YouTube Faces from SCORES.parquet (`vidfiqa rescore` output).
+
+    Each video's template is the normalised mean embedding of k frames: the k best by quality,
+    k random or the first k (frames without a face are never used).  Accuracy follows the
+    10-fold protocol (threshold from the other folds); TAR at FAR 1e-2 is reported too.
+    """
+    console = _console()
+    ks = parse_ks(k_values)
+
+    import numpy as np
+
+    from ..eval import setverify as sv
+
+    videos = sv.read_scores(scores_file)
+    protocol = _read_protocol(protocol_path)
+    with_face = {key for key, (quality, _) in videos.items() if np.isfinite(quality).any()}
+    usable, counts = protocol.evaluable(with_face)
+    coverage = {**counts, **sv.protocol_coverage([(p.key1, p.key2) for p in protocol.pairs], set(videos), with_face)}
+    pairs = [(p.key1, p.key2, p.same, p.fold) for p in usable]
+
+    result = {
+        "inputs": {"scores": str(scores_file), "protocol": str(protocol_path)},
+        "videos": {"in_scores": len(videos), "with_face": len(with_face)},
+        "ks": list(ks),
+        "seed": seed,
+        "coverage": coverage,
+        "protocol": sv.evaluate(videos, pairs, ks=ks, seed=seed) if pairs else None,
+    }
+    if extra_pairs:
+        result["extra"] = sv.evaluate_extra(videos, sv.extra_pairs(with_face), ks=ks, seed=seed)
+    if edc_frames:
+        faces = {key: videos[key] for key in with_face}
+        result["frame_edc"] = sv.frame_level_edc(faces, {key: sv.person_of(key) for key in faces}, frames_per_video=edc_frames, seed=seed)
+    sv.write_report(result, out_file, markdown_file, plot_file)
+
+    console.print(
+        f"{coverage['evaluable']} of {coverage['total']} protocol pairs evaluable; "
+        f"{coverage['pairs_missing_video']} reference a video absent from {scores_file}, "
+        f"{coverage['pairs_video_without_face']} a video without a face",
+        soft_wrap=True,
+    )
+    console.print(f"-> {', '.join(str(p) for p in (out_file, markdown_file, plot_file) if p)}")
