@@ -16,7 +16,7 @@ def _options(func):
     func = click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Weights of the --embed FR model.")(func)
     func = click.option("--max-frames", type=click.IntRange(1), default=None, help="At most this many frames per video, evenly spaced (default: all).")(func)
     func = click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)(func)
-    func = click.option("--ray", "ray", default=None, metavar="local|auto|ADDRESS", help="Run on Ray: a local instance, the cluster this machine joined, or a cluster address.")(func)
+    func = click.option("--ray", "ray", default=None, metavar="auto|local|ADDRESS", help="Run on Ray: the cluster this machine joined (else a local instance), a local instance, or a cluster address.")(func)
     func = click.option("--ray-cpus", type=click.IntRange(1), default=None, help="CPUs of a --ray local instance (default: all).")(func)
     func = click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Parquet file of per-frame rows.")(func)
     return func

@@ -1,8 +1,8 @@
 """Re-scoring on a Ray cluster: a pool of actors, each loading the models once.
 
 ``address``: ``"local"`` starts a Ray instance in this machine (``num_cpus`` of its CPUs), ``"auto"``
-joins the cluster this machine belongs to (``ray start`` / RAY_ADDRESS), anything else is a cluster
-address (``ray://head:10001``).  When the cluster has GPUs each actor takes one and runs the models
+joins the cluster this machine belongs to (``ray start`` / RAY_ADDRESS) or, when there is none,
+starts a local one; anything else is a cluster address (``ray://head:10001``).  When the cluster has GPUs each actor takes one and runs the models
 with CUDA; otherwise each takes one CPU.  Every actor writes its videos' shards itself (the
 shard folder must be on storage the workers share - a local instance always does), so a lost
 actor costs only the video it was working on, and the driver only collects keys.
@@ -29,6 +29,11 @@ def _connect(address: str, num_cpus: int | None):
         try:
             if address == "local":
                 ray.init(num_cpus=num_cpus, **kwargs)
+            elif address == "auto":
+                try:
+                    ray.init(address="auto", **kwargs)
+                except ConnectionError:  # no cluster to join on this machine: run one here
+                    ray.init(num_cpus=num_cpus, **kwargs)
             else:
                 ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as err:
