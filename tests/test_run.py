@@ -213,13 +213,14 @@ def test_http_stream_that_dies_midway(pipeline, tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HangUp)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        manifest = pipeline.run(f"http://127.0.0.1:{server.server_address[1]}/live.ts", tmp_path / "g")
+        manifest = pipeline.run(f"http://cam:s3cret@127.0.0.1:{server.server_address[1]}/live.ts", tmp_path / "g")
     finally:
         server.shutdown()
     manifest_of(tmp_path / "g")
     assert 20 < manifest["stats"]["frames_processed"] < 120
     assert manifest["status"] == "stopped_early" and manifest["message"]
     assert manifest["tracks"] and manifest["tracks"][0]["selected"]
+    assert "s3cret" not in (tmp_path / "g" / "manifest.json").read_text() + (tmp_path / "g" / "index.html").read_text()
 
 
 def test_interrupted_run_leaves_a_valid_manifest(pipeline, tmp_path):
@@ -275,6 +276,8 @@ def test_cli_bad_inputs(tmp_path):
             container.mux(packet)
     assert "video" in one_line_error(vidfiqa("run", audio, "-o", tmp_path / "c")).lower()
     assert "top_k" in one_line_error(vidfiqa("run", SAMPLE, "-o", tmp_path / "d", "--top-k", "0"))
+    refused = one_line_error(vidfiqa("run", "rtsp://admin:s3cret@127.0.0.1:1/stream", "-o", tmp_path / "r"))
+    assert "cannot open" in refused and "s3cret" not in refused
     try:
         import torch
 

@@ -24,7 +24,7 @@ from conftest import REPO
 from vidfiqa.errors import ConfigError
 from vidfiqa.live.config import load_stream
 from vidfiqa.live.events import Retention
-from vidfiqa.live.redact import redact_text, redact_url
+from vidfiqa.redact import redact_text, redact_url
 from vidfiqa.live.watch import Logger, Watcher
 
 SAMPLE = REPO / "samples" / "astronaut.mp4"

@@ -22,7 +22,7 @@ from ..video.source import Frame
 from .config import StreamConfig
 from .events import EventWriter
 from .metrics import Metrics
-from .redact import redact_text, redact_url
+from ..redact import redact_text, redact_url
 
 
 # How FFmpeg/PyAV report a read that waited too long: PyAV's own timeout interrupts the read

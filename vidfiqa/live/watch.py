@@ -22,7 +22,7 @@ from ..errors import ConfigError, VidfiqaError
 from .config import StreamConfig, load_stream
 from .events import EventWriter, Retention, WebhookSink, iso
 from .metrics import Metrics, MetricsServer
-from .redact import redact_url
+from ..redact import redact_url
 from .stream import FrameQueue, StreamReader, StreamWorker
 
 

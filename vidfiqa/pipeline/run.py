@@ -23,7 +23,9 @@ import cv2
 import numpy as np
 
 from ..align import Aligner
+from ..errors import VidfiqaError
 from ..faces import Faces
+from ..redact import redact_text, redact_url
 from .gallery import GalleryWriter
 from .prefetch import Prefetcher
 from .scenecut import SceneCutDetector
@@ -65,7 +67,7 @@ def context_crop(frame: np.ndarray, box: np.ndarray, scale: float, max_size: int
     k = out / side
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     matrix = np.array([[k, 0, out / 2 - cx * k], [0, k, out / 2 - cy * k]])
-    return cv2.warpAffine(frame, matrix, (out, out), flags=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return cv2.warpAffine(frame, matrix, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
 class VideoPipeline:
@@ -101,10 +103,19 @@ class VideoPipeline:
 
         s = self.settings
         started = time.perf_counter()
-        video = open_source(source, decoder=s.decoder, stride=s.stride, fps=s.fps, threads=s.decode_threads)
+        # Stream URLs may carry credentials: they must not reach messages or the manifest.
+        shown = redact_url(str(source))
+        try:
+            video = open_source(source, decoder=s.decoder, stride=s.stride, fps=s.fps, threads=s.decode_threads)
+        except VidfiqaError as err:
+            raise type(err)(redact_text(str(err), str(source))) from None
         info = video.info
         fps = info.fps or s.fps or DEFAULT_FPS
-        writer = GalleryWriter(out_dir, source={"path": str(source), **info.to_dict()}, settings=s.to_dict())
+        try:
+            writer = GalleryWriter(out_dir, source={**info.to_dict(), "path": shown, "uri": shown}, settings=s.to_dict())
+        except BaseException:
+            video.close()
+            raise
         run = TrackProcessor(self, writer.add_track, step_s=s.stride / fps, fps=fps)
         times = run.times
         frames = Prefetcher(video, depth=4)
