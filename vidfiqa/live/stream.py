@@ -97,11 +97,13 @@ class StreamReader(threading.Thread):
             self._set_up(False)
             if self.stop.is_set():
                 break
-            if cfg.is_file and error is None:
-                if not cfg.loop:
-                    self.log("info", "input ended", stream=cfg.name)
-                    break
+            if cfg.is_file and not cfg.loop:
+                self.log("warning" if error else "info", "input ended", stream=cfg.name, error=error)
+                break
+            if cfg.is_file and error is None and delivered:
                 continue  # a replayed recording starts again at once: not a reconnect
+            if cfg.is_file and error is None:
+                error = "the file holds no frames"
             self.metrics.inc("vidfiqa_reconnects_total", stream=cfg.name)
             # A connection that worked for a while resets the backoff; one that keeps failing backs
             # off exponentially up to reconnect_max_s, with +-25 % jitter so that many cameras
