@@ -115,6 +115,9 @@ def method_scores(name: str, crops: np.ndarray, args) -> np.ndarray:
         return make_scorer("froq", calibration=args.froq_calibration).score(crops)
     if name == "ediffiqa":
         return make_scorer("ediffiqa", **({"onnx": args.student} if args.student else {})).score(crops)
+    if name == "diffiqa":
+        options = {"repeats": args.diffiqa_repeats, **({"diffusion": args.diffiqa_model} if args.diffiqa_model else {})}
+        return make_scorer("diffiqa", **options).score(crops)
     return make_scorer(name).score(crops)
 
 
@@ -125,6 +128,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", default=["ediffiqa", "froq"])
     parser.add_argument("--student", type=Path, default=None, help="student ONNX (default: the bundled one)")
     parser.add_argument("--froq-calibration", type=Path, default=REPO / "training" / "froq_mobilefacenet.json")
+    parser.add_argument("--diffiqa-model", type=Path, default=None, help="diffusion checkpoint (default: the bundled one)")
+    parser.add_argument("--diffiqa-repeats", type=int, default=10, help="DifFIQA noise repeats per face (the paper: 10)")
     parser.add_argument("--label-columns", nargs="*", default=[], help="also rate teacher signals from the labels CSV (e.g. flip_cos certainty_ratio)")
     parser.add_argument("--per-identity", type=int, default=10)
     parser.add_argument("--small", action="store_true", help="3 photos per identity (for FaceQAN / DifFIQA)")
@@ -174,6 +179,11 @@ def main() -> None:
             from vidfiqa.quality.ediffiqa import BUNDLED_ONNX
 
             student_tag = "_" + sha256_file(args.student or BUNDLED_ONNX)[:12]
+        if name == "diffiqa":  # cache per diffusion model and repeat count
+            from vidfiqa.backbones.registry import sha256_file
+            from vidfiqa.quality.diffiqa import _find_checkpoint
+
+            student_tag = f"_{sha256_file(_find_checkpoint(args.diffiqa_model, 'small'))[:12]}_r{args.diffiqa_repeats}"
         shown = f"{name} ({args.student.parent.name})" if (name == "ediffiqa" and args.student) else name
         quality[shown] = cached_scores(name + student_tag, keys, lambda i, n=name: method_scores(n, crops[i], args))
 
