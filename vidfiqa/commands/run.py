@@ -55,6 +55,11 @@ def run(source, output, config, quiet, **settings):
     console.print(f"{stats['frames_decoded']} frames{analysed} in {stats['elapsed_s']:.1f} s ({stats['input_frames_per_s'] or 0:.1f} frames/s): "
                   f"{len(manifest['tracks'])} track{'s' * (len(manifest['tracks']) != 1)}, {selected} frames selected -> {Path(output) / 'index.html'}",
                   soft_wrap=True)
+    empty = sum(1 for t in manifest["tracks"] if not t["selected"])
+    if empty:
+        gates = manifest["settings"]
+        console.print(f"note: {empty} track{'s' * (empty != 1)} had no frame that passed the gates (min_face_size {gates['min_face_size']:g} px"
+                      + (f", min_quality {gates['min_quality']:g}" if gates["min_quality"] is not None else "") + ")", soft_wrap=True)
     if manifest["status"] != "complete":
         console.print(f"[yellow]warning:[/] {manifest['message']}", soft_wrap=True)
     if stats["frames_processed"] == 0:
