@@ -68,10 +68,12 @@ class DecordSource(FrameSource):
             # memory while any of its frames is referenced.
             for index, image, pts in zip(indices, images, times):
                 pts = float(pts) if math.isfinite(pts) else math.nan
+                self.frames_read = index + 1
                 yield Frame(index=index, pts=pts, image=image)
             if error:
                 self.stopped_early = error
                 return
+        self.frames_read = len(reader)  # the stride's skipped frames at the end count as read
         self.stopped_early = shortfall_reason(len(reader), self._header_frames)
 
     def _read(self, indices: list[int]) -> tuple[np.ndarray | list[np.ndarray], str | None]:

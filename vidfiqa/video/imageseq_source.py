@@ -84,7 +84,9 @@ class ImageSequenceSource(FrameSource):
                     self.skipped += 1
                     continue
             pts = index / self._fps if self._fps else math.nan
+            self.frames_read = index + 1
             yield Frame(index=index, pts=pts, image=np.ascontiguousarray(fit_size(image, width, height)))
+        self.frames_read = len(self.paths)
 
     def close(self) -> None:
         self._first = None  # nothing else is held open between frames
