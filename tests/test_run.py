@@ -155,6 +155,8 @@ def test_image_folder_and_decord_agree_with_pyav(pipeline, tmp_path):
     assert [(t["first_frame"], t["last_frame"]) for t in faces] == [(0, 78), (79, 131)]
     assert all(len(t["selected"]) == 3 for t in faces)
     assert abs(faces[0]["selected"][1]["pts"] - faces[0]["selected"][1]["frame_index"] / 24.0) < 1e-6
+    # Timestamps come from the frame numbers in the names (5.1841.jpg ...), so they keep the gap.
+    assert faces[1]["first_pts"] == pytest.approx((1955 - 1841) / 24.0)
 
     clip = need(VIDEOS / "ytf_Aaron_Guiel_5.avi")
     by_pyav = pipeline.run(clip, tmp_path / "pyav")

@@ -47,13 +47,30 @@ def list_frames(folder: Path) -> list[Path]:
     raise InputError(f"{folder}: folder contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})", path=folder)
 
 
+def frame_numbers(paths: list[Path]) -> list[int] | None:
+    """The frame number each name ends with ("5.1841.jpg" -> 1841), if every name has one and
+    they increase; else None.  Dumps that skip frames (YouTube Faces does) keep their timing."""
+    numbers = []
+    for path in paths:
+        digits = _DIGITS.findall(path.stem)
+        if not digits:
+            return None
+        numbers.append(int(digits[-1]))
+    return numbers if all(b > a for a, b in zip(numbers, numbers[1:])) else None
+
+
 class ImageSequenceSource(FrameSource):
-    """Frames from the images of one folder; ``pts`` is ``index / fps`` (NaN without ``fps``)."""
+    """Frames from the images of one folder.
+
+    ``pts`` is (frame number - first frame number) / ``fps`` when the names end in increasing frame
+    numbers, else ``index / fps``; NaN without ``fps``.
+    """
 
     def __init__(self, folder: str, stride: int = 1, fps: float | None = None):
         super().__init__(stride)
         self.paths = list_frames(Path(folder))
         self._fps = fps
+        self._numbers = frame_numbers(self.paths)
         self._first_index, self._first = self._first_readable()
         height, width = self._first.shape[:2]
         count = len(self.paths)
@@ -83,7 +100,8 @@ class ImageSequenceSource(FrameSource):
                 except InputError:
                     self.skipped += 1
                     continue
-            pts = index / self._fps if self._fps else math.nan
+            position = self._numbers[index] - self._numbers[0] if self._numbers else index
+            pts = position / self._fps if self._fps else math.nan
             self.frames_read = index + 1
             yield Frame(index=index, pts=pts, image=np.ascontiguousarray(fit_size(image, width, height)))
         self.frames_read = len(self.paths)
