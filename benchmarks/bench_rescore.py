@@ -26,7 +26,7 @@ METHODS = {
     "ediffiqa": {},
     "froq": {"calibration": str(REPO / "training" / "froq_mobilefacenet.json")},
     "faceqan": {},
-    "diffiqa": {"diffusion": str(REPO / "training" / "checkpoints" / "diffiqa_small_step1854.pt")},
+    "diffiqa": {},  # the bundled small diffusion model
     "sharpness": {},
 }
 

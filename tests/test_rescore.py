@@ -16,7 +16,6 @@ from vidfiqa.errors import ConfigError
 from vidfiqa.rescore import RescoreSettings, find_items, rescore
 
 YTF = DATA / "ytf_subset" / "frame_images_DB"
-DIFFUSION = REPO / "training" / "checkpoints" / "diffiqa_small_step1854.pt"
 FROQ = REPO / "training" / "froq_mobilefacenet.json"
 
 
@@ -45,7 +44,7 @@ def quiet(message):
     ("ediffiqa", {}),
     ("faceqan", {"copies": 2, "iterations": 2}),
     ("froq", {"calibration": str(FROQ)}),
-    ("diffiqa", {"diffusion": str(DIFFUSION), "repeats": 1}),
+    ("diffiqa", {"repeats": 1}),  # the bundled diffusion model
     ("sharpness", {}),
 ])
 def test_every_method_rescores_frames_of_two_videos(method, options, two_videos, tmp_path, weights_env):
