@@ -8,14 +8,13 @@ a wrong type or a bad URL is an error naming the file and the field.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from ..pipeline.settings import FIELD_TYPES, RunSettings, make_settings
+from ..pipeline.settings import FIELD_TYPES, RunSettings, make_settings, read_toml
 
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 
@@ -72,12 +71,7 @@ def load_stream(path: str | Path, base_config: str | Path | None = None) -> Stre
     """Read one stream file; ``base_config`` is a pipeline preset its [pipeline] table overrides."""
     path = Path(path)
     where = str(path)
-    if not path.is_file():
-        raise ConfigError(f"{where}: no such stream file")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{where}: not valid TOML: {err}") from None
+    data = read_toml(path, missing="no such stream file")
     unknown_tables = sorted(set(data) - {"stream", "pipeline"})
     if unknown_tables:
         raise ConfigError(f"{where}: unknown table or key {unknown_tables[0]!r} (expected [stream] and [pipeline])")

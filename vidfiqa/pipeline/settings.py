@@ -103,6 +103,16 @@ def presets() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.toml")) if CONFIG_DIR.is_dir() else []
 
 
+def read_toml(path: Path, missing: str) -> dict[str, Any]:
+    """A TOML file's tables; a missing or malformed file is a one-line ConfigError."""
+    if not path.is_file():
+        raise ConfigError(f"{missing}: {path}")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+
+
 def load_config(config: str | Path | None) -> dict[str, Any]:
     """Flat {setting: value} from a preset name (``fast``) or a TOML file path."""
     if config is None:
@@ -112,12 +122,7 @@ def load_config(config: str | Path | None) -> dict[str, Any]:
         path = CONFIG_DIR / f"{config}.toml"
         if not path.is_file():
             raise ConfigError(f"no preset named {config!r}: choose one of {', '.join(presets()) or '(none installed)'} or give a .toml path")
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        tables = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    tables = read_toml(path, missing="config file not found")
     flat: dict[str, Any] = {}
     for key, value in tables.items():
         items = value.items() if isinstance(value, dict) else [(key, value)]
