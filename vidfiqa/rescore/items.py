@@ -7,19 +7,14 @@ file.  Items are plain, picklable values: they are what Ray ships to its workers
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
 from ..imageio import IMAGE_SUFFIXES
+from ..video.imageseq_source import list_frames, natural_key
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".ts", ".mpg", ".mpeg", ".wmv", ".flv"}
-
-
-def natural_key(text: str) -> list:
-    """Sort "f2" before "f10"."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
 @dataclass(frozen=True)
@@ -54,7 +49,7 @@ def find_items(root: str | Path) -> tuple[list[VideoItem], str]:
         if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
             items.append(VideoItem(path.relative_to(root).as_posix(), "video", str(path)))
     for folder in sorted({p.parent for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}, key=lambda p: natural_key(str(p))):
-        frames = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name))
+        frames = list_frames(folder)
         key = folder.relative_to(root).as_posix() if folder != root else root.name
         items.append(VideoItem(key, "frames", str(folder), tuple(map(str, frames)), tuple(range(len(frames))), (None,) * len(frames)))
     if not items:
