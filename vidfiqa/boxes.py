@@ -111,6 +111,8 @@ def window_to_frame(found: Faces, left: float, top: float) -> Faces:
 
 # --------------------------------------------------------------------------- embeddings
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Rows (last axis) of ``x`` scaled to unit L2 norm; zero rows stay zero.  float32."""
-    x = np.asarray(x, dtype=np.float32)
+    """Rows (last axis) of ``x`` scaled to unit L2 norm; zero rows stay zero.  float64 input
+    stays float64, anything else becomes float32."""
+    x = np.asarray(x)
+    x = x.astype(np.float32, copy=False) if x.dtype != np.float64 else x
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
