@@ -2,8 +2,10 @@
 
 An :class:`Embedder` takes a :class:`~vidfiqa.faces.Faces` with ``crops`` and returns it with
 ``embeddings`` added.  Embeddings are the backbone's **raw** output (not L2-normalised): quality
-methods may use the norm, and normalising is one call away (see :func:`l2_normalize`);
-:func:`cosine_similarity` normalises for you.
+methods may use the norm, and normalising is one call away (:func:`vidfiqa.boxes.l2_normalize`);
+:func:`cosine_similarity` normalises for you.  The :class:`Embedder` base class lives in
+:mod:`vidfiqa.backbones.embedder` (so the dlib model can subclass it without importing this
+module); it is re-exported here.
 
 Backends: :class:`TorchEmbedder` (PyTorch, differentiable model available as ``.model``) and
 :class:`OnnxEmbedder` (onnxruntime, faster on CPU).  :func:`make_embedder` builds either, and for
@@ -18,50 +20,17 @@ from typing import Mapping
 
 import numpy as np
 
+from .backbones.embedder import DEFAULT_BATCH_SIZE, Embedder
 from .backbones.onnx_export import export_onnx
 from .backbones.preprocess import Preprocessing
 from .backbones.registry import find_weights, get_spec, load_backbone, sha256_file
+from .boxes import l2_normalize
 from .errors import ConfigError, WeightsError
-from .faces import Faces
 
 CACHE_ENV = "VIDFIQA_CACHE"
-DEFAULT_BATCH_SIZE = 64
 ONNX_OPSET = 17
 
-
-class Embedder:
-    """Base class: subclasses implement :meth:`_embed_batch` and set ``embedding_dim``."""
-
-    name: str = "embedder"
-    embedding_dim: int = 0
-    batch_size: int = DEFAULT_BATCH_SIZE
-
-    def _embed_batch(self, crops: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def embed(self, crops: np.ndarray) -> np.ndarray:
-        """uint8 (N, H, W, 3) RGB aligned crops -> float32 (N, D) raw (unnormalised) embeddings."""
-        crops = np.asarray(crops, dtype=np.uint8)
-        if crops.ndim == 3:
-            crops = crops[None]
-        if crops.ndim != 4 or crops.shape[-1] != 3:
-            raise ValueError(f"crops must be uint8 (N, H, W, 3) RGB; got shape {crops.shape}")
-        if len(crops) == 0:
-            return np.zeros((0, self.embedding_dim), np.float32)
-        step = max(1, int(self.batch_size))
-        parts = [self._embed_batch(crops[i : i + step]) for i in range(0, len(crops), step)]
-        return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
-
-    def __call__(self, faces: Faces, frames: Mapping[int, np.ndarray] | None = None) -> Faces:
-        """``faces`` with ``embeddings`` set; ``frames`` is unused here (crop-based models)."""
-        if len(faces) == 0:
-            return faces.replace(embeddings=np.zeros((0, self.embedding_dim), np.float32))
-        if faces.crops is None:
-            raise ValueError(f"{self.name}: faces have no crops; run alignment before embedding")
-        return faces.replace(embeddings=self.embed(faces.crops))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, dim={self.embedding_dim})"
+__all__ = ["DEFAULT_BATCH_SIZE", "Embedder", "OnnxEmbedder", "TorchEmbedder", "cosine_similarity", "l2_normalize", "make_embedder", "onnx_cache_dir"]
 
 
 def _resolve_torch_device(device: str) -> str:
@@ -203,12 +172,6 @@ def make_embedder(
 
 
 # ----------------------------------------------------------------------------- comparing
-def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Rows of ``x`` scaled to unit L2 norm (zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
-
-
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise cosine similarity of (N, D) and (N, D) (or broadcastable, e.g. (D,)) -> (N,)."""
     return np.sum(l2_normalize(a) * l2_normalize(b), axis=-1)

@@ -2,7 +2,7 @@
 
 ``load_backbone(name)`` gives a PyTorch model with its weights; ``vidfiqa.embed`` turns aligned
 crops into embeddings with it.  ``DlibEmbedder`` (optional dlib model) is imported lazily: it
-depends on ``vidfiqa.embed``, which depends on this package.
+needs dlib, which is optional.
 """
 
 from .iresnet import IBasicBlock, IResNet, iresnet18, iresnet34, iresnet50, iresnet100

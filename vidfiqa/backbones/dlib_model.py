@@ -19,9 +19,9 @@ from typing import Mapping
 
 import numpy as np
 
-from ..embed import DEFAULT_BATCH_SIZE, Embedder
 from ..errors import ConfigError, WeightsError
 from ..faces import Faces
+from .embedder import DEFAULT_BATCH_SIZE, Embedder
 from .registry import DLIB_INSTALL_HINT, find_weights, get_spec
 
 SHAPE_PREDICTOR_FILE = "shape_predictor_5_face_landmarks.dat"
