@@ -10,6 +10,8 @@ This module imports nothing of vidfiqa but :mod:`vidfiqa.faces`.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numba
 import numpy as np
@@ -101,6 +103,18 @@ def regions_to_frame(found: Faces, regions: np.ndarray, size: int, frame_shape: 
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
     return found.replace(boxes=boxes, landmarks=found.landmarks * k[:, None, None] + offset[:, None, :])
+
+
+def context_view(frame: np.ndarray, box: np.ndarray, scale: float, max_size: int) -> np.ndarray:
+    """A square view ``scale`` times the box's longer side around the face, at most ``max_size``
+    pixels (never enlarged); outside the frame is black."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    side = max(x2 - x1, y2 - y1, 1.0) * scale
+    out = int(min(max_size, math.ceil(side)))
+    k = out / side
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    matrix = np.array([[k, 0, out / 2 - cx * k], [0, k, out / 2 - cy * k]])
+    return cv2.warpAffine(frame, matrix, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
 def window_to_frame(found: Faces, left: float, top: float) -> Faces:
