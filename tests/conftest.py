@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# pytest imports this file as `tests.conftest` (importlib mode, see pyproject.toml); tests write
+# `from conftest import ...`: both names are this one module, so its state exists once.
+sys.modules.setdefault("conftest", sys.modules[__name__])
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VIDFIQA_SHARED", REPO.parent / "shared"))
