@@ -7,8 +7,6 @@ only with ``VIDFIQA_DEBUG=1``.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import sys
 from pathlib import Path
@@ -17,63 +15,18 @@ import click
 import numpy as np
 
 from ._version import __version__
+from .commands.common import (
+    EXIT_NOTHING_DONE,
+    EXIT_USAGE,
+    ImageStats,
+    count_inputs,
+    csv_text,
+    detector_from_options,
+    detector_options,
+    make_console,
+    make_progress,
+)
 from .errors import VidfiqaError
-
-EXIT_NOTHING_DONE = 1
-EXIT_USAGE = 2
-
-
-def _console():
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
-
-
-def _progress(console, disable: bool = False):
-    """A progress bar with count, rate and ETA; a task's ``rate`` field, when set, replaces the
-    measured items/s (e.g. a training loss)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-    from rich.text import Text
-
-    class RateColumn(ProgressColumn):
-        def render(self, task):
-            text = task.fields.get("rate") or (f"{task.speed:.1f}/s" if task.speed else "")
-            return Text(text, style="progress.data.speed")
-
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=disable or not console.is_terminal,
-        transient=False,
-    )
-
-
-def _count_inputs(inputs) -> int:
-    from .imageio import iter_image_paths
-
-    return sum(1 for _ in iter_image_paths(inputs))
-
-
-# ------------------------------------------------------------------------------------ options
-def detector_options(func):
-    func = click.option("--detector", type=click.Choice(["retinaface", "yunet"]), default="retinaface", show_default=True, help="Face detector.")(func)
-    func = click.option("--detector-model", type=click.Path(dir_okay=False), default=None, help="Detector weights (required for yunet).")(func)
-    func = click.option("--input-size", type=click.IntRange(32, 4096), default=640, show_default=True, help="Long side the detector sees, in pixels.")(func)
-    func = click.option("--score-threshold", type=click.FloatRange(0, 1), default=0.6, show_default=True, help="Minimum detector confidence.")(func)
-    func = click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)(func)
-    return func
-
-
-def _make_detector(detector, detector_model, input_size, score_threshold, device):
-    from .detect import make_detector
-
-    return make_detector(detector, model_path=detector_model, device=device, input_size=input_size, score_threshold=score_threshold)
-
 
 # ------------------------------------------------------------------------------------ commands
 class LazyGroup(click.Group):
@@ -130,17 +83,17 @@ def faces(inputs, out_dir, largest_only, no_crops, detector, detector_model, inp
     from .atomic import atomic_write_bytes, atomic_write_text
     from .photos import PhotoPipeline
 
-    console = _console()
-    det = _make_detector(detector, detector_model, input_size, score_threshold, device)
+    console = make_console()
+    det = detector_from_options(detector, detector_model, input_size, score_threshold, device)
     pipeline = PhotoPipeline(det, largest_only=largest_only)
     out = Path(out_dir)
     crops_dir = out / "crops"
     crops_dir.mkdir(parents=True, exist_ok=True)
     header = ["path", "face", "x1", "y1", "x2", "y2"] + [f"{p}_{c}" for p in ("reye", "leye", "nose", "rmouth", "lmouth") for c in "xy"] + ["score", "crop"]
-    rows, stats = [], _Stats()
+    rows, stats = [], ImageStats()
     used_names: set[str] = set()
-    with _progress(console) as progress:
-        task = progress.add_task("faces", total=_count_inputs(inputs), rate="")
+    with make_progress(console) as progress:
+        task = progress.add_task("faces", total=count_inputs(inputs), rate="")
         for result in pipeline.run(inputs):
             progress.advance(task)
             stats.add(result, console)
@@ -157,8 +110,8 @@ def faces(inputs, out_dir, largest_only, no_crops, detector, detector_model, inp
                 rows.append([str(result.path), i, *_fmt(f.boxes[0]), *_fmt(f.landmarks[0].ravel()), f"{f.scores[0]:.5f}", crop_name])
             # Rewrite the CSV as we go so an interrupted run keeps what it finished.
             if len(result.faces) and stats.images % 50 == 0:
-                atomic_write_text(out / "faces.csv", _csv(header, rows))
-    atomic_write_text(out / "faces.csv", _csv(header, rows))
+                atomic_write_text(out / "faces.csv", csv_text(header, rows))
+    atomic_write_text(out / "faces.csv", csv_text(header, rows))
     console.print(f"{stats.summary()} -> {out / 'faces.csv'}")
     stats.exit_if_nothing_done()
 
@@ -179,13 +132,13 @@ def embed(inputs, out_file, model, weights, backend, batch_size, aligned, all_fa
     from .embed import make_embedder
     from .photos import PhotoPipeline
 
-    console = _console()
+    console = make_console()
     embedder = make_embedder(model, weights=weights, backend=backend, device=device, batch_size=batch_size)
-    det = None if aligned else _make_detector(detector, detector_model, input_size, score_threshold, device)
+    det = None if aligned else detector_from_options(detector, detector_model, input_size, score_threshold, device)
     pipeline = PhotoPipeline(det, stages=[embedder], largest_only=not all_faces, aligned_input=aligned, chunk_size=max(batch_size, 16))
-    vectors, rows, stats = [], [], _Stats()
-    with _progress(console) as progress:
-        task = progress.add_task("embed", total=_count_inputs(inputs), rate="")
+    vectors, rows, stats = [], [], ImageStats()
+    with make_progress(console) as progress:
+        task = progress.add_task("embed", total=count_inputs(inputs), rate="")
         for result in pipeline.run(inputs):
             progress.advance(task)
             stats.add(result, console)
@@ -198,7 +151,7 @@ def embed(inputs, out_file, model, weights, backend, batch_size, aligned, all_fa
         out = Path(out_file)
         with atomic_open(out, "wb") as handle:
             np.save(handle, np.stack(vectors).astype(np.float32))
-        atomic_write_text(out.with_suffix(".csv"), _csv(["path", "face", "x1", "y1", "x2", "y2"], rows))
+        atomic_write_text(out.with_suffix(".csv"), csv_text(["path", "face", "x1", "y1", "x2", "y2"], rows))
         console.print(f"{stats.summary()} -> {out} ({len(vectors)} x {len(vectors[0])})")
     else:
         console.print(f"{stats.summary()}; no embeddings written")
@@ -245,39 +198,8 @@ def models():
 
 
 # ------------------------------------------------------------------------------------ helpers
-class _Stats:
-    def __init__(self):
-        self.images = self.failed = self.no_face = self.faces = 0
-
-    def add(self, result, console) -> None:
-        if result.faces is None:
-            self.failed += 1
-            console.print(f"[yellow]skipped[/] {result.error}", soft_wrap=True)
-            return
-        self.images += 1
-        if len(result.faces) == 0:
-            self.no_face += 1
-            console.print(f"[yellow]no face[/] {result.error}", soft_wrap=True)
-        self.faces += len(result.faces)
-
-    def summary(self) -> str:
-        return f"{self.images} images read, {self.faces} faces, {self.no_face} without a face, {self.failed} unreadable"
-
-    def exit_if_nothing_done(self) -> None:
-        if self.images == 0:
-            sys.exit(EXIT_NOTHING_DONE)
-
-
 def _fmt(values) -> list[str]:
     return [f"{float(v):.2f}" for v in values]
-
-
-def _csv(header, rows) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 def _unique_stem(path: Path, used: set[str]) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..cli import EXIT_NOTHING_DONE, _console, _make_detector, _progress, _Stats, detector_options
+from .common import EXIT_NOTHING_DONE, ImageStats, detector_from_options, detector_options, make_console, make_progress
 from ..errors import InputError
 from ..quality.froq import MIN_SAMPLES
 from ..quality.froq_labels import ALPHA, NOISE_DRAWS, OCCLUSION_GRID
@@ -41,9 +41,9 @@ def froq(inputs, out_file, aligned, model, weights, standardize, alpha, max_samp
     from ..quality.froq import calibrate_model
     from ..quality.frmodel import FRModel
 
-    console = _console()
+    console = make_console()
     fr = FRModel(model, weights, device)  # first, so a bad model or weight file fails before any work
-    stats = _Stats()
+    stats = ImageStats()
     paths = []
     for item in iter_image_paths(inputs):
         if isinstance(item, InputError):
@@ -56,10 +56,10 @@ def froq(inputs, out_file, aligned, model, weights, standardize, alpha, max_samp
         # folder sorted by name.  Extra images stay queued in case some have no face.
         paths = [paths[i] for i in np.random.default_rng(seed).permutation(len(paths))]
 
-    det = None if aligned else _make_detector(detector, detector_model, input_size, score_threshold, device)
+    det = None if aligned else detector_from_options(detector, detector_model, input_size, score_threshold, device)
     pipeline = PhotoPipeline(det, largest_only=True, aligned_input=aligned, chunk_size=max(batch_size, 16))
     crops = []
-    with _progress(console) as progress:
+    with make_progress(console) as progress:
         task = progress.add_task("faces", total=min(len(paths), max_samples), rate="")
         for result in pipeline.run(paths):
             stats.add(result, console)
@@ -73,7 +73,7 @@ def froq(inputs, out_file, aligned, model, weights, standardize, alpha, max_samp
         console.print(f"[red]error[/] FROQ calibration needs at least {MIN_SAMPLES} faces; found {len(crops)}; nothing written")
         sys.exit(EXIT_NOTHING_DONE)
 
-    with _progress(console) as progress:
+    with make_progress(console) as progress:
         task = progress.add_task("pseudo-labels", total=len(crops), rate="")
         calibration = calibrate_model(
             fr,

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..cli import _console, _make_detector, _progress, _Stats, detector_options
+from .common import ImageStats, detector_from_options, detector_options, make_console, make_progress
 from ..errors import ConfigError, InputError
 
 BASELINES = ("sharpness", "face_size", "detector_confidence", "embedding_norm", "random")
@@ -131,8 +131,8 @@ def process_photos(paths, embedder, detector, scorers: dict, aligned: bool, batc
     where = {Path(p).resolve(): i for i, p in enumerate(paths)}
     scoring = _BatchScorer(scorers, len(paths), batch)
     vectors: dict[int, np.ndarray] = {}
-    stats = _Stats()
-    with _progress(console) as progress:
+    stats = ImageStats()
+    with make_progress(console) as progress:
         task = progress.add_task("embed + score", total=len(paths), rate="")
         for result in pipeline.run(paths):
             progress.advance(task)
@@ -179,13 +179,13 @@ def print_table(report: dict, console) -> None:
         return "-" if v is None or not np.isfinite(v) else f"{v:.3f}"
 
     for name in report["methods"]:
-        table.add_row(name, *[fmt(e["methods"][name]["normalised"][f"{l:g}"]) for e in report["fmr"] for l in limits])
+        table.add_row(name, *[fmt(e["methods"][name]["normalised"][f"{limit:g}"]) for e in report["fmr"] for limit in limits])
 
     def spread(r):
         return f"[dim]{r['mean']:.2f}±{r['std']:.2f}[/]" if np.isfinite(r["std"]) else "-"
 
-    table.add_row("[dim]random photo scores[/]", *[spread(e["random"][f"{l:g}"]) for e in report["fmr"] for l in limits])
-    table.add_row("[dim]floor (perfect)[/]", *[f"[dim]{fmt(e['floor'][f'{l:g}']['normalised'])}[/]" for e in report["fmr"] for l in limits])
+    table.add_row("[dim]random photo scores[/]", *[spread(e["random"][f"{limit:g}"]) for e in report["fmr"] for limit in limits])
+    table.add_row("[dim]floor (perfect)[/]", *[f"[dim]{fmt(e['floor'][f'{limit:g}']['normalised'])}[/]" for e in report["fmr"] for limit in limits])
     console.print(table)
     c = report["counts"]
     console.print(
@@ -241,7 +241,7 @@ def edc(identities_csv, pairs_file, model, weights, backend, methods, score_spec
     discarded lowest pair quality (min of the two photos) first, ties together; the discard
     fraction counts genuine pairs.  With --pairs only the photos named there are used.
     """
-    console = _console()
+    console = make_console()
     # Options first, before importing PyTorch and SciPy: a typo costs no time.
     fmrs = tuple(sorted(set(fmrs))) or (1e-3, 1e-2)  # = vidfiqa.eval.edc.DEFAULT_FMRS
     limits = tuple(sorted(set(limits))) or (0.2, 0.3)  # = vidfiqa.eval.edc.DEFAULT_LIMITS
@@ -274,7 +274,7 @@ def edc(identities_csv, pairs_file, model, weights, backend, methods, score_spec
     precomputed = {name: read_quality_csv(path, paths, extra_bases=[ids.root, ids.root.parent]) for name, path in score_files.items()}
     embedder = make_embedder(model, weights=weights, backend=backend, device=device, batch_size=batch_size)
     scorers = build_scorers(method_names, aligned, embedder, model, seed)
-    det = None if aligned else _make_detector(detector, detector_model, input_size, score_threshold, device)
+    det = None if aligned else detector_from_options(detector, detector_model, input_size, score_threshold, device)
 
     photos = process_photos(paths, embedder, det, scorers, aligned, batch_size, console)
     if not photos.found.any():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from ..cli import _console
+from .common import make_console
 from ..errors import ConfigError
 
 
@@ -59,7 +59,7 @@ def ytf(scores_file, protocol_path, extra_pairs, k_values, seed, edc_frames, out
     k random or the first k (frames without a face are never used).  Accuracy follows the
     10-fold protocol (threshold from the other folds); TAR at FAR 1e-2 is reported too.
     """
-    console = _console()
+    console = make_console()
     ks = parse_ks(k_values)
 
     import numpy as np

@@ -23,17 +23,16 @@ def _options(func):
 
 
 def _run(root, out, method, options, embed, weights, max_frames, device, ray, ray_cpus, require_ytf: bool):
-    from ..cli import _console, _progress
-    from ..commands.score import _parse_options
+    from .common import make_console, make_progress, parse_options
     from ..errors import ConfigError
     from ..rescore import RescoreSettings, find_items, rescore
 
     if require_ytf and find_items(root)[0][0].kind != "ytf":
         raise ConfigError(f"{root}: not a YouTube Faces tree (frame_images_DB/ or aligned_images_DB/); use `vidfiqa rescore videos`")
-    console = _console()
-    settings = RescoreSettings(method=method, method_options=_parse_options(options), embed=embed, weights=weights,
+    console = make_console()
+    settings = RescoreSettings(method=method, method_options=parse_options(options), embed=embed, weights=weights,
                                max_frames=max_frames, device=device)
-    with _progress(console) as progress:
+    with make_progress(console) as progress:
         task = progress.add_task("videos", total=None)
 
         def advance(done, total, key):

@@ -35,14 +35,14 @@ def _setting_options(func):
 def run(source, output, config, quiet, **settings):
     """Find, track and quality-score the faces in SOURCE (a video file, an rtsp/http URL or a
     folder of frames) and write the best, most diverse frames of each person to a gallery."""
-    from ..cli import EXIT_NOTHING_DONE, _console, _progress
+    from .common import EXIT_NOTHING_DONE, make_console, make_progress
     from ..pipeline import make_settings
     from ..pipeline.run import VideoPipeline
 
-    console = _console()
+    console = make_console()
     resolved = make_settings(config, **settings)
     pipeline = VideoPipeline(resolved)
-    with _progress(console, disable=quiet) as progress:
+    with make_progress(console, disable=quiet) as progress:
         task = progress.add_task("frames", total=None)
 
         def advance(done: int, expected: int | None) -> None:

@@ -9,25 +9,6 @@ import click
 from ..quality import SCORERS
 
 
-def _parse_options(pairs: tuple[str, ...]) -> dict:
-    """--option key=value (numbers and paths as given; ints/floats converted)."""
-    from ..errors import ConfigError
-
-    out = {}
-    for item in pairs:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--option expects key=value, got {item!r}")
-        for cast in (int, float):
-            try:
-                value = cast(value)
-                break
-            except ValueError:
-                continue
-        out[key.replace("-", "_")] = value
-    return out
-
-
 @click.command("score")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--method", type=click.Choice(sorted(SCORERS)), default="ediffiqa", show_default=True, help="Quality method.")
@@ -46,13 +27,13 @@ def score(inputs, method, options, aligned, all_faces, out_file, detector, detec
 
     from ..api import score_images
     from ..atomic import atomic_write_text
-    from ..cli import _console, _count_inputs, _csv, _progress
+    from .common import count_inputs, csv_text, make_console, make_progress, parse_options
 
-    console = _console()
-    kwargs = _parse_options(options)
+    console = make_console()
+    kwargs = parse_options(options)
     rows, found = [], 0
-    with _progress(console) as progress:
-        task = progress.add_task(method, total=_count_inputs(inputs), rate="")
+    with make_progress(console) as progress:
+        task = progress.add_task(method, total=count_inputs(inputs), rate="")
         for record in score_images(
             inputs, method=method, aligned=aligned, all_faces=all_faces, detector=detector,
             detector_model=detector_model, input_size=input_size, device=device, method_options=kwargs,
@@ -65,7 +46,7 @@ def score(inputs, method, options, aligned, all_faces, out_file, detector, detec
             box = record.get("box") or ["", "", "", ""]
             quality = "" if record["quality"] is None else f"{record['quality']:.6f}"
             rows.append([record["path"], record["face"], quality, *[f"{v:.2f}" if v != "" else "" for v in box]])
-    atomic_write_text(out_file, _csv(["path", "face", "quality", "x1", "y1", "x2", "y2"], rows))
+    atomic_write_text(out_file, csv_text(["path", "face", "quality", "x1", "y1", "x2", "y2"], rows))
     console.print(f"{found} faces scored with {method}, {len(rows) - found} inputs without a score -> {out_file}")
     if found == 0:
         sys.exit(1)

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..cli import _console, _make_detector, _progress, detector_options
+from .common import detector_from_options, detector_options, make_console, make_progress
 from ..errors import ConfigError, InputError
 
 
@@ -22,7 +22,7 @@ def load_crops(inputs, aligned: bool, det_kwargs: dict, console) -> np.ndarray:
     largest detected face of each image, aligned to the ArcFace template."""
     from ..photos import PhotoPipeline
 
-    detector = None if aligned else _make_detector(**det_kwargs)
+    detector = None if aligned else detector_from_options(**det_kwargs)
     pipeline = PhotoPipeline(detector, largest_only=True, aligned_input=aligned)
     crops, skipped = [], 0
     for result in pipeline.run(inputs):
@@ -73,14 +73,14 @@ def ddpm(inputs, aligned, config_name, out, steps, batch_size, lr, t_max, resume
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {device} requested but this PyTorch build sees no CUDA GPU; use --device cpu")
-    console = _console()
+    console = make_console()
     det_kwargs = dict(detector=detector, detector_model=detector_model, input_size=input_size, score_threshold=score_threshold, device=device)
     crops = load_crops(inputs, aligned, det_kwargs, console)
     settings = TrainSettings(config=CONFIGS[config_name], steps=steps, batch_size=batch_size, lr=lr, t_max=t_max,
                              checkpoint_every=checkpoint_every, seed=seed, ema_decay=ema_decay, holdout=holdout,
                              time_limit_s=time_limit * 60 if time_limit else None, device=device)
     out_path = Path(out)
-    with _progress(console) as progress:
+    with make_progress(console) as progress:
         task = progress.add_task("train ddpm", total=steps, rate="")
 
         def on_step(step: int, loss: float) -> None:
