@@ -47,7 +47,7 @@ def run_on_ray(items: list[VideoItem], settings: RescoreSettings, shards: Path, 
     ray = _connect(address, num_cpus)
     from ray.util import ActorPool
 
-    from .run import write_shard
+    from .shards import write_shard
     from .worker import RescoreWorker
 
     gpus = int(ray.cluster_resources().get("GPU", 0))

@@ -10,39 +10,18 @@ into OUT.  The same code runs in-process or as Ray actors (one model load per ac
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from pathlib import Path
 from typing import Callable
 
-from ..atomic import atomic_write_bytes, atomic_write_text
+from ..atomic import atomic_write_text
 from ..errors import ConfigError
-from .items import VideoItem, find_items
-from .worker import COLUMNS, RescoreSettings, RescoreWorker
+from .items import find_items
+from .shards import merge, shard_dir, write_shard
+from .worker import RescoreSettings, RescoreWorker
 
 Progress = Callable[[int, int, str], None]  # (videos done, videos total, last key)
-
-
-def shard_dir(out: Path) -> Path:
-    return out.with_name(out.name + ".shards")
-
-
-def write_shard(rows: dict[str, list], path: Path) -> int:
-    """Rows -> parquet, atomically; returns the row count."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = pa.schema([
-        ("video", pa.string()), ("frame_index", pa.int32()), ("frame", pa.int64()), ("path", pa.string()), ("pts", pa.float64()),
-        ("detected", pa.bool_()), ("x1", pa.float32()), ("y1", pa.float32()), ("x2", pa.float32()), ("y2", pa.float32()),
-        ("detector_score", pa.float32()), ("quality", pa.float64()), ("embedding", pa.list_(pa.float32())),
-    ])
-    table = pa.table({c: rows[c] for c in COLUMNS}, schema=schema)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    atomic_write_bytes(path, buffer.getvalue(), durable=False)
-    return table.num_rows
 
 
 def _check_settings(shards: Path, settings: RescoreSettings, root: Path) -> None:
@@ -91,14 +70,3 @@ def rescore(root: str | Path, out: str | Path, settings: RescoreSettings, ray: s
                     progress(done, len(items), key)
     rows = merge(items, shards, out)
     return {"videos": len(items), "scored_now": len(pending), "rows": rows, "seconds": round(time.monotonic() - started, 2), "found": found}
-
-
-def merge(items: list[VideoItem], shards: Path, out: Path) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.concat_tables([pq.read_table(shards / item.shard_name) for item in items])
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    atomic_write_bytes(out, buffer.getvalue())
-    return table.num_rows

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..align import Aligner
+from ..boxes import window_to_frame
 from ..errors import InputError
 from ..faces import Faces
 from .items import VideoItem
@@ -118,8 +119,7 @@ class RescoreWorker:
         found = self.box_detector.detect([np.ascontiguousarray(image[top:bottom, left:right])])
         if len(found) == 0:
             return found
-        offset = np.array([left, top], np.float32)
-        found = found.replace(boxes=found.boxes + np.tile(offset, 2), landmarks=found.landmarks + offset)
+        found = window_to_frame(found, left, top)
         # The labelled face, not a neighbour in the same window: the detection closest to its centre.
         centres = (found.boxes[:, :2] + found.boxes[:, 2:]) / 2
         return found[int(np.argmin(np.linalg.norm(centres - np.array([cx, cy]), axis=1)))]
