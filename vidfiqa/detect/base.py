@@ -102,21 +102,3 @@ def resize_long_side(frame: np.ndarray, long_side: int) -> tuple[np.ndarray, flo
     if frame.shape[1] == size[0] and frame.shape[0] == size[1]:
         return frame, factor
     return cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR if k >= 2 else cv2.INTER_AREA), factor
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, limit: int) -> np.ndarray:
-    """Greedy non-maximum suppression on float xyxy boxes; returns kept indices, best first."""
-    order = np.argsort(-scores, kind="stable")
-    x1, y1, x2, y2 = boxes.T
-    areas = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    keep = []
-    while order.size and len(keep) < limit:
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
-        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
-        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
-        inter = w * h
-        iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
-        order = rest[iou <= iou_threshold]
-    return np.asarray(keep, dtype=np.int64)

@@ -14,8 +14,9 @@ from typing import Sequence
 
 import numpy as np
 
+from ..boxes import nms
 from ..onnx_session import make_session
-from .base import DetectorSettings, FaceDetector, nms, resize_long_side
+from .base import DetectorSettings, FaceDetector, resize_long_side
 
 # Anchor layout of the MobileNet0.25 RetinaFace configuration: two square anchors per cell on
 # each of the three pyramid levels.

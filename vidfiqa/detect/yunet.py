@@ -14,8 +14,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ..boxes import nms
 from ..errors import WeightsError
-from .base import DetectorSettings, FaceDetector, nms, resize_long_side
+from .base import DetectorSettings, FaceDetector, resize_long_side
 
 # OpenCV 5 warns on every create() that its new graph engine ignores targets; not actionable.
 if hasattr(cv2, "utils") and hasattr(cv2.utils, "logging"):

@@ -27,11 +27,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import linear_sum_assignment
 
+from ..boxes import iou_matrix
 from ..faces import Faces
 
 
@@ -56,33 +56,6 @@ class TrackerSettings:
 
 
 # --------------------------------------------------------------------------- box geometry
-@numba.njit(cache=True)
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    out = np.zeros((a.shape[0], b.shape[0]))
-    for i in range(a.shape[0]):
-        area_a = max(a[i, 2] - a[i, 0], 0.0) * max(a[i, 3] - a[i, 1], 0.0)
-        for j in range(b.shape[0]):
-            iw = min(a[i, 2], b[j, 2]) - max(a[i, 0], b[j, 0])
-            ih = min(a[i, 3], b[j, 3]) - max(a[i, 1], b[j, 1])
-            if iw <= 0.0 or ih <= 0.0:
-                continue
-            inter = iw * ih
-            area_b = max(b[j, 2] - b[j, 0], 0.0) * max(b[j, 3] - b[j, 1], 0.0)
-            out[i, j] = inter / (area_a + area_b - inter)
-    return out
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every xyxy box in ``a`` (T, 4) with every box in ``b`` (D, 4): float64 (T, D).
-
-    Compiled with numba because it runs on every frame; inputs are cast to one dtype and layout
-    so that a single compiled version serves all callers.
-    """
-    a = np.ascontiguousarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.ascontiguousarray(b, dtype=np.float64).reshape(-1, 4)
-    return _iou_matrix(a, b)
-
-
 def _xyxy_to_xyah(boxes: np.ndarray) -> np.ndarray:
     """Boxes as (centre x, centre y, aspect w/h, height): the Kalman filter's measurement.
 
