@@ -1,26 +1,19 @@
-"""Detectors and alignment on real photos."""
+"""Detectors (RetinaFace, YuNet) on real photos."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from vidfiqa.align import ARCFACE_TEMPLATE, Aligner, apply_transforms, estimate_similarity, invert_transforms
+from conftest import DATA, YUNET_ONNX, need
 from vidfiqa.detect import RetinaFaceDetector, YuNetDetector, make_detector
 from vidfiqa.errors import ConfigError, WeightsError
 from vidfiqa.faces import Faces
-
-from conftest import DATA, YUNET_ONNX, need
 
 # Hand-annotated on the 512x512 scikit-image astronaut (pupil centres, nose tip, mouth corners),
 # read off a 5x enlarged crop with a 1-pixel grid.
 ASTRONAUT_POINTS = np.array([[203.0, 101.0], [246.0, 103.5], [224.0, 127.0], [204.0, 141.0], [244.0, 140.0]])
 TOLERANCE_PX = 5.0  # inter-eye distance is ~43 px; 5 px is "a few pixels" on this face
-
-
-@pytest.fixture(scope="module")
-def retinaface():
-    return RetinaFaceDetector()
 
 
 def _check_astronaut(faces: Faces, scale: float = 1.0, tolerance: float = TOLERANCE_PX):
@@ -68,14 +61,13 @@ def test_no_face_in_blank_and_grayscale_frames(retinaface, astronaut):
     _check_astronaut(retinaface.detect([gray]))
 
 
-def test_faces_found_in_identity_photos():
+def test_faces_found_in_identity_photos(retinaface):
     """Real photos of ../shared/data/faces (one person each, varied size and pose): a face in >= 90 %."""
     path = need(DATA / "faces")
     from vidfiqa.imageio import load_image
 
     photos = sorted(path.rglob("*.jpg"))[:40]
-    det = RetinaFaceDetector()
-    counts = [len(det.detect([load_image(p, 1024).pixels])) for p in photos]
+    counts = [len(retinaface.detect([load_image(p, 1024).pixels])) for p in photos]
     assert sum(c >= 1 for c in counts) >= 0.9 * len(photos)
 
 
@@ -98,64 +90,3 @@ def test_detector_factory_errors(tmp_path):
     junk.write_bytes(b"not a model")
     with pytest.raises(WeightsError):
         make_detector("yunet", model_path=junk)
-
-
-# ----------------------------------------------------------------------------- alignment
-def test_similarity_recovers_known_transform():
-    rng = np.random.default_rng(0)
-    angle, scale, shift = 0.3, 2.5, np.array([40.0, -12.0])
-    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    src = rng.uniform(0, 100, (3, 5, 2))
-    dst = src @ rot.T + shift
-    m = estimate_similarity(src, dst)
-    assert m.shape == (3, 2, 3)
-    assert np.allclose(m[:, :, :2], rot, atol=1e-9) and np.allclose(m[:, :, 2], shift, atol=1e-9)
-    back = apply_transforms(invert_transforms(m), dst)
-    assert np.allclose(back, src, atol=1e-9)
-
-
-def test_mirrored_points_give_no_reflection():
-    mirrored = ARCFACE_TEMPLATE * [-1, 1] + [112, 0]
-    m = estimate_similarity(mirrored, ARCFACE_TEMPLATE)[0]
-    assert np.linalg.det(m[:, :2]) > 0
-
-
-def test_aligned_astronaut_lands_on_template(retinaface, astronaut):
-    faces = retinaface.detect([astronaut])
-    aligned = Aligner()(faces, {0: astronaut})
-    assert aligned.crops.shape == (1, 112, 112, 3) and aligned.crops.dtype == np.uint8
-    # Detected landmarks mapped into the crop lie near the template ...
-    in_crop = apply_transforms(aligned.transforms, aligned.landmarks)[0]
-    assert np.abs(in_crop - ARCFACE_TEMPLATE).max() < 8  # fit residual: this smile is wider than the template
-    # ... and the inverse puts the crop back where it came from: warped back onto the frame,
-    # the crop reproduces the frame's pixels around the face.
-    import cv2
-
-    inverse = invert_transforms(aligned.transforms)[0]
-    back = cv2.warpAffine(aligned.crops[0], inverse, (512, 512), flags=cv2.INTER_LINEAR)
-    region = (slice(95, 145), slice(200, 250))  # eyes to mouth, inside the crop
-    diff = np.abs(back[region].astype(float) - astronaut[region].astype(float)).mean()
-    assert diff < 8, f"mean abs pixel difference {diff:.1f}"
-    # The crop is a face: skin-coloured centre, brighter than the dark hair band at the top.
-    crop = aligned.crops[0].astype(float)
-    assert crop[50:90, 40:72].mean() > crop[:12].mean()
-
-
-def test_glint_aligned_crops_are_fixed_points():
-    """Already-aligned Glint crops, re-detected and re-aligned, come back nearly unchanged."""
-    root = need(DATA / "glint24_aligned")
-    from vidfiqa.imageio import load_image
-
-    det = RetinaFaceDetector(input_size=224)
-    paths = sorted(root.glob("*/*.png"))[::60][:12]
-    diffs = []
-    for p in paths:
-        img = load_image(p).pixels
-        faces = det.detect([img]).largest_per_frame()
-        if len(faces) == 0:
-            continue
-        m = Aligner().transforms(faces)[0]
-        diffs.append(np.abs(m - np.array([[1, 0, 0], [0, 1, 0]])).max(axis=None))
-    assert len(diffs) >= 0.8 * len(paths)
-    # Rotation/scale near identity and shift within a few pixels for most crops.
-    assert np.median(diffs) < 4.0
