@@ -1,8 +1,23 @@
-"""Shared test fixtures: where ../shared is, and skips with a reason when it is absent."""
+"""Shared test fixtures and the rule for what a test may skip.
+
+Where ../shared is (VIDFIQA_SHARED overrides it), the models loaded once per session for every
+test that uses them, and the helpers a test calls when it needs something from outside the
+repository: ``need`` (a shared file), ``need_module`` (an optional Python package),
+``need_tool`` (a program on PATH), ``need_chromium``, ``need_rtsp_server``, ``need_mosquitto``.
+
+Outside CI each such gap is a skip with its reason.  Under ``CI=true`` it is a FAILURE: a CI run
+that skips the tests on real data, the page render or the RTSP camera would pass hollow.  As a
+safety net, under CI any other skip (a ``skipif`` mark, a bare ``pytest.skip``, an
+``importorskip``) fails too, unless it was raised with :func:`skip_anywhere` for a condition that
+is no gap in the set-up (a GPU decoder being usable, say).
+"""
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,15 +34,128 @@ DATA = SHARED / "data"
 MOBILEFACENET_PT = MODELS / "mobilefacenet_foamliu.pt"
 MOBILEFACENET_ONNX = MODELS / "mobilefacenet_foamliu.onnx"
 YUNET_ONNX = MODELS / "face_detection_yunet_2026may.onnx"
+GLINT = DATA / "glint24_aligned"
+SYSTEM_PYTHON = "/usr/bin/python3"  # the interpreter with Debian's GStreamer bindings
+
+#: True when the suite runs in CI (the CI sets CI=true): missing set-up fails instead of skipping.
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+# ----------------------------------------------------------------------------- skip or fail
+def _skip(reason: str, allowed_in_ci: bool = False):
+    # Reported at the test's own location, not at this helper's line.
+    exc = pytest.skip.Exception(reason, _use_item_location=True)
+    exc.allowed_in_ci = allowed_in_ci
+    raise exc
+
+
+def skip_anywhere(reason: str):
+    """Skip, in CI as well: for a condition that is not a gap in the set-up (a GPU is there)."""
+    _skip(reason, allowed_in_ci=True)
+
+
+def missing(reason: str):
+    """The calling test cannot run here: skip with ``reason``, or fail under CI=true."""
+    if IN_CI:
+        pytest.fail(f"CI=true, so this is a failure, not a skip: {reason}", pytrace=False)
+    _skip(reason)
 
 
 def need(path: Path) -> Path:
-    """Skip the calling test, with the reason, when shared test data is missing."""
+    """``path`` (shared test data or a model) must exist; skip or, under CI=true, fail if not."""
+    path = Path(path)
     if not path.exists():
-        pytest.skip(f"needs ../shared test data: {path} is absent (set VIDFIQA_SHARED to its folder)")
+        missing(f"needs ../shared test data: {path} is absent (set VIDFIQA_SHARED to its folder)")
     return path
 
 
+def need_module(name: str, reason: str | None = None):
+    """``pytest.importorskip`` that fails under CI=true: the imported module."""
+    try:
+        return __import__(name, fromlist=["_"])
+    except ImportError as exc:
+        error = str(exc)
+    missing(f"needs the Python package {name} ({reason or error})")
+
+
+def need_tool(name: str, hint: str) -> str:
+    """The program ``name`` on PATH (its path); ``hint`` says how to install it."""
+    path = shutil.which(name)
+    if path is None:
+        missing(f"needs {name} on PATH ({hint})")
+    return path
+
+
+def need_chromium() -> str:
+    """Headless Chromium, which renders the gallery page."""
+    return need_tool("chromium", "Debian's chromium package; .ci/run installs it")
+
+
+@functools.cache
+def rtsp_server_available() -> bool:
+    """Whether /usr/bin/python3 has GStreamer's RTSP server (what tests/support/rtsp_server.py needs)."""
+    if not Path(SYSTEM_PYTHON).exists():
+        return False
+    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+    return subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True).returncode == 0
+
+
+def need_rtsp_server() -> str:
+    """The system Python that can run tests/support/rtsp_server.py."""
+    if not rtsp_server_available():
+        missing("needs GStreamer's RTSP server for /usr/bin/python3 (Debian: python3-gi gir1.2-gst-rtsp-server-1.0 "
+                "gstreamer1.0-rtsp gstreamer1.0-plugins-{base,good,bad}; .ci/run installs them)")
+    return SYSTEM_PYTHON
+
+
+def need_mosquitto() -> str:
+    """The mosquitto MQTT broker (for tests of MQTT output)."""
+    return need_tool("mosquitto", "Debian's mosquitto package")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    return need_chromium()
+
+
+@pytest.fixture(scope="session")
+def rtsp_python() -> str:
+    return need_rtsp_server()
+
+
+@pytest.fixture(scope="session")
+def mosquitto() -> str:
+    return need_mosquitto()
+
+
+def _ci_failure(report, excinfo) -> None:
+    """Under CI=true, turn a skip that was not raised by skip_anywhere into a failure."""
+    if not IN_CI or not report.skipped or hasattr(report, "wasxfail"):
+        return
+    if excinfo is not None and getattr(excinfo.value, "allowed_in_ci", False):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    report.outcome = "failed"
+    report.longrepr = f"CI=true, so a skip is a failure (use conftest.skip_anywhere for a legitimate one): {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _ci_failure(outcome.get_result(), call.excinfo)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped:  # a module-level importorskip or skip
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"CI=true, so a skipped module is a failure: {reason}"
+
+
+# ----------------------------------------------------------------------------- shared data
 @pytest.fixture(scope="session")
 def shared_models() -> Path:
     return need(MODELS)
@@ -42,5 +170,42 @@ def weights_env(monkeypatch, shared_models):
 
 @pytest.fixture(scope="session")
 def astronaut():
-    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image is a test dependency")
+    skimage_data = need_module("skimage.data", "scikit-image is a test dependency")
     return skimage_data.astronaut()  # RGB uint8, public domain (NASA)
+
+
+# ----------------------------------------------------------------------------- models, loaded once
+# Each is stateless once built (or the tests that change a setting restore it), so one instance
+# serves the whole session instead of one per module or per test.
+@pytest.fixture(scope="session")
+def retinaface():
+    """The default RetinaFace detector."""
+    from vidfiqa.detect import RetinaFaceDetector
+
+    return RetinaFaceDetector()
+
+
+@pytest.fixture(scope="session")
+def mfn_torch():
+    """MobileFaceNet (../shared weights), PyTorch backend."""
+    from vidfiqa.embed import TorchEmbedder
+
+    return TorchEmbedder("mobilefacenet", weights=need(MOBILEFACENET_PT))
+
+
+@pytest.fixture(scope="session")
+def mfn_onnx():
+    """MobileFaceNet (../shared weights), exported once to ONNX and run with onnxruntime."""
+    from vidfiqa.embed import make_embedder
+
+    return make_embedder("mobilefacenet", weights=need(MOBILEFACENET_PT), backend="onnx")
+
+
+@pytest.fixture(scope="session")
+def student():
+    """The bundled eDifFIQA student (its ONNX file ships with the package)."""
+    from vidfiqa.quality.ediffiqa import BUNDLED_ONNX, EDifFIQA
+
+    if not BUNDLED_ONNX.is_file():
+        missing(f"bundled student {BUNDLED_ONNX.name} not in this checkout")
+    return EDifFIQA()
