@@ -11,7 +11,12 @@ methods (FaceQAN, DifFIQA).
 
 Comparators: MobileFaceNet (same model as our student's backbone) and dlib's ResNet
 (cross-model).  Scores of each method are cached in $VIDFIQA_CACHE/devset/ so a rerun only
-computes what is new.
+computes what is new.  ``--json`` writes the report with the command, the machine, the load
+average at start and end and the seconds each method spent scoring (crops not in the cache).
+README's files: benchmarks/results/edc_dev_nomask.json (``--exclude rmfd_masked --methods
+ediffiqa froq --label-columns flip_cos certainty_ratio``), edc_dev_small_nomask.json and
+edc_devset_small_diffiqa.json (``--small --exclude rmfd_masked``, with FaceQAN and DifFIQA
+``--diffiqa-repeats 2``).
 """
 
 from __future__ import annotations
@@ -28,10 +33,12 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 SHARED = Path(os.environ.get("VIDFIQA_SHARED", REPO.parent / "shared"))
 CACHE = Path(os.environ.get("VIDFIQA_CACHE", Path.home() / ".cache" / "vidfiqa"))
 EYE_DISTANCE_IN_CROP = 73.5318 - 38.2946  # ArcFace template, pixels of the 112 crop
 BASELINES = ["random", "face_size", "sharpness", "detector_confidence", "embedding_norm"]
+TIMING: dict[str, dict] = {}  # method -> crops scored in this run and seconds (cache misses only)
 
 
 def select_dev(cropset, labels, per_identity: int, seed: int = 0) -> np.ndarray:
@@ -104,6 +111,7 @@ def cached_scores(name: str, keys: list[str], compute) -> np.ndarray:
         tmp = path.with_suffix(".part.npz")
         np.savez(tmp, keys=np.array(list(known)), scores=np.stack(list(known.values())))
         tmp.replace(path)
+        TIMING[name] = {"crops": int(len(todo)), "seconds": round(seconds, 1), "ms_per_crop": round(seconds / len(todo) * 1e3, 2)}
         print(f"  {name}: {len(todo)} crops in {seconds:.0f}s ({seconds / len(todo) * 1e3:.1f} ms/crop)", flush=True)
     return np.stack([known[k] for k in keys])
 
@@ -139,6 +147,9 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=None)
     args = parser.parse_args()
     os.environ.setdefault("VIDFIQA_WEIGHTS", str(SHARED / "models"))
+    from benchinfo import Run
+
+    run = Run("edc_devset.py", sys.argv[1:])
 
     from vidfiqa.embed import make_embedder
     from vidfiqa.eval.edc import evaluate, report_json
@@ -216,7 +227,7 @@ def main() -> None:
         first = result["fmr"][0]
         panels.append(Panel(title=f"{comparator}, FMR {first['fmr']:g}", curves=first["_curves"]))
     if args.json:
-        args.json.write_text(json.dumps(report, indent=1) + "\n")
+        run.write(args.json, {**report, "scoring_time": TIMING})
     if args.plot:
         write_edc_plot(args.plot, panels)
 

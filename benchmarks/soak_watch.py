@@ -8,14 +8,14 @@ without anyone, over and over, at live speed.  The watcher runs in this process 
 pipeline settings.  Reported: frames decoded / analysed / dropped per second per stream,
 reconnects, events, event latency (seconds from a person's last detection to the event being
 written: the track must first be missing for lost_after_s), and this process's memory (RSS) at
-the start (after 30 s) and end, and its peak.  Results: benchmarks/results/soak_<host>.json.
+the start (after 30 s) and end, and its peak.  Results: benchmarks/results/soak_<host>.json, with
+the machine (CPU model, versions) and the load average at start and end.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import socket
 import subprocess
@@ -76,6 +76,9 @@ def main() -> None:
     parser.add_argument("--config", default=None, help="pipeline preset for both streams")
     parser.add_argument("--out", type=Path, default=HERE / "results" / f"soak_{platform.node() or 'host'}.json")
     args = parser.parse_args()
+    from benchinfo import Run
+
+    run = Run("soak_watch.py", sys.argv[1:])
 
     from vidfiqa.live.config import load_stream
     from vidfiqa.live.events import Retention
@@ -117,7 +120,6 @@ def main() -> None:
     latencies = sorted(e["latency_s"] for e in events if e["ended"] == "lost")
     start_rss = next((r for t, r in memory if t >= 30), memory[0][1])
     result = {
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
         "clip": args.clip.name, "config": args.config or "default", "seconds": round(seconds, 1),
         "streams": {
             name: {**s, "decoded_per_s": round(s["frames_decoded"] / seconds, 2), "analysed_per_s": round(s["frames_processed"] / seconds, 2)}
@@ -128,14 +130,12 @@ def main() -> None:
         "rss_mib": {"at_30s": round(start_rss, 1), "end": round(memory[-1][1], 1), "peak": round(max(r for _, r in memory), 1),
                     "samples": [(round(t), round(r, 1)) for t, r in memory]},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    run.write(args.out, result)
     for name, s in result["streams"].items():
         print(f"{name}: decoded {s['decoded_per_s']}/s, analysed {s['analysed_per_s']}/s, dropped {s['frames_dropped_overload']}, "
               f"reconnects {s['reconnects']}, events {s['events']}")
     print(f"event latency after a person leaves: {result['event_latency_s']}")
     print(f"RSS MiB: at 30 s {result['rss_mib']['at_30s']}, end {result['rss_mib']['end']}, peak {result['rss_mib']['peak']}")
-    print(f"-> {args.out}")
 
 
 if __name__ == "__main__":

@@ -3,19 +3,28 @@
     python benchmarks/verification.py [--model mobilefacenet] [--sets faces glint24_aligned ...]
 
 Pairs: every genuine pair of each set's identities.csv and up to 200,000 seeded impostor pairs.
-Photos whose face is not found are left out (and counted).  Prints a markdown table for README.
+Photos whose face is not found are left out (and counted).  Results:
+benchmarks/results/verification_<model>_<host>.json (machine, load average at start and end, one
+entry per set) and the markdown table README shows, printed.  A run with ``--sets`` replaces only
+those sets' entries of an existing results file.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
+import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
 SHARED = Path(os.environ.get("VIDFIQA_SHARED", REPO.parent / "shared"))
 
 # How each set is read: already-aligned crops skip detection; tight crops get a border first.
@@ -50,15 +59,33 @@ def main() -> None:
     parser.add_argument("--model", default="mobilefacenet")
     parser.add_argument("--backend", default="onnx", choices=["torch", "onnx"])
     parser.add_argument("--sets", nargs="+", default=list(SETS))
+    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/verification_<model>_<host>.json")
     args = parser.parse_args()
+    out = args.out or HERE / "results" / f"verification_{args.model}_{platform.node() or 'host'}.json"
+    from benchinfo import Run, load_note
+
+    run = Run("verification.py", sys.argv[1:])
     os.environ.setdefault("VIDFIQA_WEIGHTS", str(SHARED / "models"))
     print(f"model: {args.model} ({args.backend}); detector RetinaFace-MNet0.25 at 640, largest face per photo")
     print("\n| set | photos | embedded | identities | genuine pairs | impostor pairs | ROC AUC | TAR@FAR=1e-2 | TAR@FAR=1e-3 |")
     print("|---|---|---|---|---|---|---|---|---|")
+    previous = json.loads(out.read_text()).get("sets", {}) if out.is_file() else {}
+    sets = {}
     for name in args.sets:
         start = time.perf_counter()
         report = evaluate(name, args.model, args.backend)
-        print(report.row(), f"<!-- {time.perf_counter() - start:.0f}s -->", flush=True)
+        seconds = time.perf_counter() - start
+        sets[name] = {**dataclasses.asdict(report), "how": SETS[name], "seconds": round(seconds, 1),
+                      "row": report.row()}
+        print(report.row(), f"<!-- {seconds:.0f}s -->", flush=True)
+    data = run.write(out, {
+        "model": args.model, "backend": args.backend,
+        "metric": "euclidean (L2)" if args.model == "dlib" else "cosine",
+        "detector": "RetinaFace-MNet0.25, input 640, largest face per photo (none for aligned sets)",
+        "pairs": "every genuine pair; up to 200,000 impostor pairs, seed 0",
+        "sets": {**previous, **sets},
+    })
+    print(load_note(data))
 
 
 if __name__ == "__main__":
