@@ -81,18 +81,21 @@ def apply(crop: np.ndarray, spec: Degradation | str | list) -> np.ndarray:
         return cv2.GaussianBlur(img, (0, 0), spec.get("sigma"), borderType=cv2.BORDER_REPLICATE)
     if k == "motion_blur":
         length = max(1, int(spec.get("length")))
-        kernel = np.zeros((length, length), np.float32)
+        kernel: np.ndarray = np.zeros((length, length), np.float32)
         kernel[length // 2, :] = 1.0 / length
         rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), spec.get("angle"), 1.0)
         kernel = cv2.warpAffine(kernel, rot, (length, length))
-        kernel /= max(kernel.sum(), 1e-6)
+        kernel = kernel / max(kernel.sum(), 1e-6)
         return cv2.filter2D(img, -1, kernel, borderType=cv2.BORDER_REPLICATE)
     if k == "noise":
         rng = np.random.default_rng(int(spec.get("seed")))
         return np.clip(img + rng.normal(0, spec.get("sigma"), img.shape), 0, 255).astype(np.uint8)
     if k == "jpeg":
         ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(spec.get("quality"))])
-        return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+        if decoded is None:
+            raise RuntimeError(f"OpenCV could not JPEG-encode and decode a {img.shape} {img.dtype} crop")
+        return decoded[..., ::-1].copy()
     if k == "downscale":
         size = max(4, int(spec.get("size")))
         h, w = img.shape[:2]

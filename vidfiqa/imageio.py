@@ -73,7 +73,7 @@ def load_image(path: str | os.PathLike, max_side: int = DEFAULT_MAX_SIDE) -> Loa
 def _decode(img: Image.Image, max_side: int) -> tuple[np.ndarray, tuple[int, int]]:
     width, height = img.size
     if width * height > MAX_PIXELS:
-        raise InputError(f"{img.filename}: {width}x{height} pixels is more than vidfiqa will decode")
+        raise InputError(f"{getattr(img, 'filename', 'image')}: {width}x{height} pixels is more than vidfiqa will decode")
     # EXIF orientations 5-8 swap width and height.
     orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
     original_size = (height, width) if orientation in (5, 6, 7, 8) else (width, height)

@@ -50,5 +50,5 @@ def make_session(model: bytes | str | os.PathLike, device: str = "cpu", threads:
     try:
         return ort.InferenceSession(source, sess_options=options, providers=providers or providers_for(device))
     except Exception as err:  # onnxruntime raises its own exception types
-        where = "model bytes" if isinstance(model, bytes) else source
+        where = "model bytes" if isinstance(model, bytes) else os.fsdecode(source)
         raise WeightsError(f"cannot load ONNX model {where}: {' '.join(str(err).split())[:200]}") from None

@@ -107,6 +107,7 @@ class PhotoPipeline:
             faces = self._aligned_faces(images)
             frames = {i: f.crops[0] for i, f in enumerate(faces)}
         else:
+            assert self.detector is not None  # __init__ requires one unless aligned_input
             faces = self.detector.detect([frames[i] for i in range(len(images))])
             if self.largest_only:
                 faces = faces.largest_per_frame()
@@ -136,7 +137,7 @@ class PhotoPipeline:
             landmarks = template() * [sx, sy]
             transform = np.array([[1 / sx, 0, 0], [0, 1 / sy, 0]], dtype=np.float32)
             parts.append(
-                Faces.create([[0, 0, w, h]], landmarks, [1.0], frame_index=i, crops=crop[None], transforms=transform[None])
+                Faces.create(np.array([[0, 0, w, h]], np.float32), landmarks, np.ones(1, np.float32), frame_index=i, crops=crop[None], transforms=transform[None])
             )
         return Faces.concat(parts)
 
@@ -160,6 +161,7 @@ def embed_photos(paths, embedder, detector: FaceDetector | None, aligned_input: 
     vectors: dict[int, np.ndarray] = {}
     for result in pipeline.run(paths):
         if result.faces is not None and len(result.faces):
+            assert result.faces.embeddings is not None  # set by the embedder stage
             vectors[index[result.path]] = result.faces.embeddings[0]
     dim = len(next(iter(vectors.values()))) if vectors else 0
     out = np.full((len(paths), dim), np.nan, dtype=np.float32)

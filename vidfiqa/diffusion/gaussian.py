@@ -119,6 +119,21 @@ def ddim_time_pairs(t: int) -> list[tuple[int, int]]:
 class GaussianDiffusion(nn.Module):
     """A UNet (``.model``) plus the cosine schedule; see the module docstring."""
 
+    # The schedule buffers (SCHEDULE_BUFFERS), registered in __init__; declared for type checkers.
+    betas: torch.Tensor
+    alphas_cumprod: torch.Tensor
+    alphas_cumprod_prev: torch.Tensor
+    sqrt_alphas_cumprod: torch.Tensor
+    sqrt_one_minus_alphas_cumprod: torch.Tensor
+    log_one_minus_alphas_cumprod: torch.Tensor
+    sqrt_recip_alphas_cumprod: torch.Tensor
+    sqrt_recipm1_alphas_cumprod: torch.Tensor
+    posterior_variance: torch.Tensor
+    posterior_log_variance_clipped: torch.Tensor
+    posterior_mean_coef1: torch.Tensor
+    posterior_mean_coef2: torch.Tensor
+    p2_loss_weight: torch.Tensor
+
     def __init__(self, model: UNet, timesteps: int = TIMESTEPS, t_max: int = T_MAX, loss: str = "l2"):
         super().__init__()
         if loss not in ("l1", "l2"):

@@ -28,7 +28,9 @@ the *spatial* axis (a quirk of that version) and multiplies the similarities by 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -298,14 +300,15 @@ class UNet(nn.Module):
         r = x.clone()
         t = self.time_mlp(time)
         skips = []
-        for block1, block2, attn, down in self.downs:
+        # Each stage is a ModuleList of (block1, block2, attn, down/up); cast() only tells type checkers.
+        for block1, block2, attn, down in cast(Iterable[nn.ModuleList], self.downs):
             x = block1(x, t)
             skips.append(x)
             x = attn(block2(x, t))
             skips.append(x)
             x = down(x)
         x = self.mid_block2(self.mid_attn(self.mid_block1(x, t)), t)
-        for block1, block2, attn, up in self.ups:
+        for block1, block2, attn, up in cast(Iterable[nn.ModuleList], self.ups):
             x = block1(torch.cat((x, skips.pop()), dim=1), t)
             x = attn(block2(torch.cat((x, skips.pop()), dim=1), t))
             x = up(x)

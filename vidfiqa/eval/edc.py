@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -291,7 +291,7 @@ def evaluate(
         failed = comparison[genuine] <= threshold
         floor = floor_curve(n_gen, int(failed.sum()), threshold, fmr)
         fnmr0 = floor.fnmr0
-        entry = {
+        entry: dict[str, Any] = {
             "fmr": fmr,
             "threshold": threshold,
             "realised_fmr": realised,

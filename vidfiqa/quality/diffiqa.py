@@ -94,7 +94,7 @@ class DifFIQA(QualityScorer):
         spec = get_spec(fr_model)
         if spec.preprocessing is None:
             raise ConfigError(f"diffiqa: FR model {fr_model} is not a PyTorch backbone; DifFIQA embeds float images, use e.g. mobilefacenet or iresnet100")
-        self.fr = load_backbone(fr_model, weights, device)
+        self.fr = load_backbone(fr_model, Path(weights) if weights is not None else None, device)
         self.preprocessing = spec.preprocessing
         self.checkpoint = _find_checkpoint(diffusion, config)
         self.diffusion = load_diffusion(self.checkpoint, config=CONFIGS[config], device=device)

@@ -13,7 +13,7 @@ def reject_unknown(method: str, unknown: Mapping[str, Any], cls: type) -> None:
     """Raise :class:`ConfigError` naming the unknown options and the valid ones of ``cls``."""
     if not unknown:
         return
-    params = inspect.signature(cls.__init__).parameters.values()
+    params = inspect.signature(cls).parameters.values()  # the class's: __init__'s without self
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     valid = [p.name for p in params if p.name != "self" and p.kind in kinds]
     raise ConfigError(f"{method}: unknown option(s) {', '.join(sorted(unknown))}; valid options: {', '.join(valid) or 'none'}")

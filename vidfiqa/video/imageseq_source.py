@@ -71,8 +71,9 @@ class ImageSequenceSource(FrameSource):
         self.paths = list_frames(Path(folder))
         self._fps = fps
         self._numbers = frame_numbers(self.paths)
-        self._first_index, self._first = self._first_readable()
-        height, width = self._first.shape[:2]
+        self._first_index, first = self._first_readable()
+        self._first: np.ndarray | None = first  # dropped by close()
+        height, width = first.shape[:2]
         count = len(self.paths)
         self.info = VideoInfo(uri=folder, decoder="images", width=width, height=height, fps=fps,
                               frame_count=count, duration_s=count / fps if fps else None,
@@ -92,7 +93,7 @@ class ImageSequenceSource(FrameSource):
     def _frames(self) -> Iterator[Frame]:
         height, width = self.info.height, self.info.width
         for index in range(0, len(self.paths), self.stride):
-            if index == self._first_index:
+            if index == self._first_index and self._first is not None:
                 image = self._first
             else:
                 try:

@@ -13,7 +13,7 @@ import math
 from fractions import Fraction
 from itertools import chain
 from pathlib import Path
-from typing import Iterator
+from typing import Generator, Iterator
 
 import av
 
@@ -91,7 +91,7 @@ class PyAVSource(FrameSource):
                          codec=stream.codec_context.name,
                          is_live=self._live or (is_url(uri) and duration is None))  # e.g. live HLS
 
-    def _decode_all(self) -> Iterator[av.VideoFrame]:
+    def _decode_all(self) -> Generator[av.VideoFrame, None, None]:
         """Every decodable frame, in order.
 
         A packet the decoder rejects as invalid is skipped (counted in ``skipped``): damage is

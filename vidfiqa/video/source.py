@@ -18,7 +18,7 @@ import math
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, TypeVar
 from urllib.parse import urlsplit
 
 import cv2
@@ -29,6 +29,8 @@ LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "rtp", "udp", "srt",
 # Decoders often drop or hide a frame or two at the ends (edit lists, B-frame delay), so a stream
 # is only called truncated when it falls short of the container's frame count by more than this.
 SHORTFALL_TOLERANCE = 0.01
+
+_SourceT = TypeVar("_SourceT", bound="FrameSource")
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class FrameSource(ABC):
     def close(self) -> None:
         """Release the decoder and file handles; safe to call more than once."""
 
-    def __enter__(self) -> "FrameSource":
+    def __enter__(self: _SourceT) -> _SourceT:
         return self
 
     def __exit__(self, *exc_info) -> None:
