@@ -27,6 +27,9 @@ field               dtype, shape             meaning
                                              inverse maps crop pixels back to the frame
 ``embeddings``      float32 (N, D)           face recognition embedding, or None
 ``quality``         float32 (N,)             face image quality (higher is better), or None
+``context``         object (N,)              a wider RGB view (uint8 H x W x 3, sizes may
+                                             differ) around each face, for galleries and
+                                             events; or None
 ==================  =======================  ==============================================
 
 Optional fields stay ``None`` until a stage fills them; later stages only add fields, so code
@@ -55,9 +58,21 @@ _OPTIONAL = {
     "transforms": (np.float32, (2, 3)),
     "embeddings": (np.float32, None),
     "quality": (np.float32, ()),
+    "context": (object, ()),  # one image per row; an object column because their sizes differ
 }
 
 IndexLike = int | slice | Sequence[int] | np.ndarray
+
+
+def object_column(items: Sequence[object] | np.ndarray) -> np.ndarray:
+    """A 1-D object array holding ``items`` as they are (``np.asarray`` would stack a list of
+    equally shaped images into one 4-D array instead)."""
+    if isinstance(items, np.ndarray) and items.dtype == object and items.ndim == 1:
+        return items
+    column = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        column[i] = item
+    return column
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +89,7 @@ class Faces:
     transforms: np.ndarray | None = None
     embeddings: np.ndarray | None = None
     quality: np.ndarray | None = None
+    context: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = None
@@ -83,7 +99,7 @@ class Faces:
                 if name in _REQUIRED:
                     raise ValueError(f"Faces.{name} is required")
                 continue
-            arr = np.ascontiguousarray(value, dtype=dtype)
+            arr = object_column(value) if dtype is object else np.ascontiguousarray(value, dtype=dtype)
             if tail is not None and arr.shape[1:] != tail:
                 raise ValueError(f"Faces.{name} must have shape (N, {', '.join(map(str, tail))}); got {arr.shape}")
             if n is None:

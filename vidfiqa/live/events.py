@@ -26,13 +26,14 @@ import urllib.request
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-from ..atomic import atomic_write_bytes, atomic_write_text
-from ..pipeline.gallery import encode_image
+from ..export.entries import EVENT_SCHEMA, event_record
+from ..export.events import write_event_folder
+from ..select import TrackResult
 from .metrics import Metrics
 
-EVENT_SCHEMA = "vidfiqa.event/1"
+__all__ = ["EVENT_SCHEMA", "EventWriter", "Retention", "WebhookSink", "iso"]
 
 
 def iso(wall: float) -> str:
@@ -61,42 +62,15 @@ class EventWriter:
         self._kept: dict[str, deque] = {}  # stream -> deque[(path, created, bytes)], oldest first
         self._kept_lock = threading.Lock()
 
-    def emit(self, stream: str, entry: dict[str, Any], images: list, wall_of: Callable[[float], float], segment: int = 1) -> dict:
-        """Turn a finished track (a manifest entry + its (crop, context) images) into an event."""
+    def emit(self, stream: str, result: TrackResult, wall_of: Callable[[float], float], segment: int = 1) -> dict:
+        """Turn a finished track into an event: its folder, a JSONL line, the webhook."""
         now = time.time()
-        event_id = f"{stream}-{dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime('%Y%m%dT%H%M%S')}-{entry['track_id']:04d}-{segment}"
-        folder = Path("events") / stream / event_id
-        (self.out / folder).mkdir(parents=True, exist_ok=True)
-        selected = []
-        size = 0
-        for item, (crop, context) in zip(entry["selected"], images):
-            record = {k: v for k, v in item.items() if k not in ("crop", "context")}
-            record["wall_time"] = iso(wall_of(item["pts"])) if item.get("pts") is not None else None
-            record["crop"] = f"{folder.as_posix()}/r{item['rank']}_crop.png"
-            record["context"] = f"{folder.as_posix()}/r{item['rank']}_context.jpg"
-            for key, image, ext in (("crop", crop, ".png"), ("context", context, ".jpg")):
-                data = encode_image(image, ext)
-                size += len(data)
-                atomic_write_bytes(self.out / record[key], data, durable=False)
-            selected.append(record)
-        last_seen = wall_of(entry["last_pts"]) if entry.get("last_pts") is not None else now
-        event = {
-            "schema": EVENT_SCHEMA,
-            "event_id": event_id,
-            "stream": stream,
-            "wall_time": iso(now),
-            "track_id": entry["track_id"],
-            "segment": segment,
-            "ended": entry["ended"],
-            "first_seen": iso(wall_of(entry["first_pts"])) if entry.get("first_pts") is not None else None,
-            "last_seen": iso(last_seen),
-            "latency_s": round(now - last_seen, 3),
-            "num_detections": entry["num_detections"],
-            "quality_max": entry["quality_max"],
-            "selected": selected,
-        }
+        stamp = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        event_id = f"{stream}-{stamp}-{result.track_id:04d}-{segment}"
+        folder = (Path("events") / stream / event_id).as_posix()
+        event = event_record(result, stream, event_id, folder, segment, wall_of, now, iso)
+        size = write_event_folder(self.out, folder, event, result)
         text = json.dumps(event, separators=(",", ":"))
-        atomic_write_text(self.out / folder / "event.json", json.dumps(event, indent=1) + "\n")
         with self._jsonl_lock, open(self.out / "events.jsonl", "a", encoding="utf-8") as handle:
             handle.write(text + "\n")
             handle.flush()

@@ -18,11 +18,14 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import VidfiqaError
+from ..pipeline.models import Models
+from ..pipeline.processor import TrackProcessor
+from ..redact import redact_text, redact_url
+from ..select import TrackResult
 from ..video.source import Frame
 from .config import StreamConfig
 from .events import EventWriter
 from .metrics import Metrics
-from ..redact import redact_text, redact_url
 
 
 # How FFmpeg/PyAV report a read that waited too long: PyAV's own timeout interrupts the read
@@ -173,10 +176,10 @@ class StreamReader(threading.Thread):
 class StreamWorker(threading.Thread):
     """Analyses one stream's frames and turns finished tracks into events."""
 
-    def __init__(self, cfg: StreamConfig, frames: FrameQueue, pipeline, events: EventWriter, metrics: Metrics,
+    def __init__(self, cfg: StreamConfig, frames: FrameQueue, models: Models, events: EventWriter, metrics: Metrics,
                  stop: threading.Event, log: Callable[..., None]):
         super().__init__(name=f"vidfiqa-work-{cfg.name}", daemon=True)
-        self.cfg, self.frames, self.pipeline, self.events, self.metrics, self.stop, self.log = cfg, frames, pipeline, events, metrics, stop, log
+        self.cfg, self.frames, self.models, self.events, self.metrics, self.stop, self.log = cfg, frames, models, events, metrics, stop, log
         self.error: str | None = None
         # Live frames are timed by their arrival: container timestamps restart at every reconnect.
         self._t0_mono, self._t0_wall = time.monotonic(), time.time()
@@ -184,26 +187,25 @@ class StreamWorker(threading.Thread):
         self._index = 0
         self._size: tuple[int, int] | None = None
         self._last_frame_at: float | None = None
-        self._processor = None
+        self._processor: TrackProcessor | None = None
 
     def wall_of(self, pts: float) -> float:
         return self._t0_wall + pts
 
-    def _new_processor(self, stream_fps: float | None):
+    def _new_processor(self, stream_fps: float | None) -> TrackProcessor:
         """The tracker counts a track's absence in updates: it needs the analysed frame rate."""
-        from ..pipeline.run import TrackProcessor
+        rates = [r for r in (stream_fps, self.cfg.fps_cap) if r]
+        fps = min(rates) if rates else 25.0
+        return TrackProcessor(self.models, self.cfg.settings, self._on_track, step_s=1.0 / fps, fps=fps)
 
-        fps = min(filter(None, (stream_fps, self.cfg.fps_cap))) if (stream_fps or self.cfg.fps_cap) else 25.0
-        return TrackProcessor(self.pipeline, self._on_track, step_s=1.0 / fps, fps=fps)
-
-    def _on_track(self, entry: dict, images: list, series) -> None:
-        tid = entry["track_id"]
+    def _on_track(self, result: TrackResult) -> None:
+        tid = result.track_id
         segment = self._segments.pop(tid, 0) + 1
-        if entry["ended"] == "max_duration":
+        if result.ended == "max_duration":
             self._segments[tid] = segment  # the track goes on: its next event is the next segment
         self.metrics.inc("vidfiqa_tracks_total", stream=self.cfg.name)
-        if entry["selected"]:
-            self.events.emit(self.cfg.name, entry, images, self.wall_of, segment=segment)
+        if len(result.chosen):
+            self.events.emit(self.cfg.name, result, self.wall_of, segment=segment)
 
     def run(self) -> None:
         try:
@@ -232,9 +234,8 @@ class StreamWorker(threading.Thread):
             if item is None:
                 # Nothing arrived: score what waits past max_wait_s, and end tracks of a stream that
                 # has been down longer than keep_tracks_s (their people are gone as far as we know).
-                if processor.queue.due():
-                    processor.score_queued()
-                if processor.tracks and self._last_frame_at is not None and now - self._last_frame_at > cfg.keep_tracks_s:
+                processor.flush_due()
+                if processor.open_tracks and self._last_frame_at is not None and now - self._last_frame_at > cfg.keep_tracks_s:
                     processor.finish("stream_lost")
                 continue
             if isinstance(item, Connected):
@@ -252,19 +253,13 @@ class StreamWorker(threading.Thread):
             self._index += 1
             processor.process(live)
             self.metrics.inc("vidfiqa_frames_processed_total", stream=cfg.name)
-            self._split_long_tracks(processor, live.pts)
+            # A track open longer than max_track_s is emitted now and goes on as a new segment.
+            processor.split_long(live.pts, self.cfg.max_track_s)
             self._publish_stage_times(processor)
 
-    def _split_long_tracks(self, processor, now_pts: float) -> None:
-        """A track open longer than max_track_s is emitted now and goes on as a new segment."""
-        for tid in processor.open_track_ids():
-            record = processor.tracks[tid]
-            if record.pts and now_pts - record.pts[0] >= self.cfg.max_track_s:
-                processor.end_tracks([tid], "max_duration", keep_open=True)
-
-    def _publish_stage_times(self, processor) -> None:
+    def _publish_stage_times(self, processor: TrackProcessor) -> None:
         if self._index % 25:
             return
         for stage, seconds in processor.times.seconds.items():
             self.metrics.set("vidfiqa_stage_seconds_total", seconds, stream=self.cfg.name, stage=stage)
-        self.metrics.set("vidfiqa_tracks_open", len(processor.tracks), stream=self.cfg.name)
+        self.metrics.set("vidfiqa_tracks_open", processor.open_tracks, stream=self.cfg.name)

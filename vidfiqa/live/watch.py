@@ -1,7 +1,8 @@
 """`vidfiqa watch`: many cameras in one process, for weeks.
 
-Each stream gets a reader thread and a worker thread (see stream.py) and its own models (a few
-MB each; onnxruntime sessions are not shared so that one busy camera never serialises another).
+Each stream gets a reader thread and a worker thread (see stream.py); streams whose model
+settings agree share one set of models (``ModelCache``: onnxruntime sessions run calls from
+several threads at once, so sharing costs no parallelism).
 Events go to the shared EventWriter; a metrics server reports on all of them.  SIGINT/SIGTERM
 stop the readers, let every worker flush its open tracks as events, drain the webhook for a few
 seconds and exit 0.
@@ -19,6 +20,7 @@ from typing import Any
 
 from ..atomic import atomic_write_text
 from ..errors import ConfigError, VidfiqaError
+from ..pipeline.models import ModelCache
 from .config import StreamConfig, load_stream
 from .events import EventWriter, Retention, WebhookSink, iso
 from .metrics import Metrics, MetricsServer
@@ -63,6 +65,7 @@ class Watcher:
         self.server = MetricsServer(self.metrics, metrics_port, self.health) if metrics_port is not None else None
         self.webhook = WebhookSink(webhook_url, self.metrics, timeout_s=webhook_timeout_s, log=self.log) if webhook_url else None
         self.events = EventWriter(self.out, retention or Retention(), self.metrics, webhook=self.webhook, log=self.log)
+        self.models = ModelCache()
         self.readers: dict[str, StreamReader] = {}
         self.workers: dict[str, StreamWorker] = {}
         self.started = time.time()
@@ -81,14 +84,12 @@ class Watcher:
         return {"ok": any(s["up"] for s in streams.values()), "uptime_s": round(time.time() - self.started, 1), "streams": streams}
 
     def start(self) -> None:
-        from ..pipeline.run import VideoPipeline
-
         for cfg in self.streams:
             frames = FrameQueue(cfg.queue_frames)
             self.metrics.gauge("vidfiqa_queue_depth", frames.__len__, stream=cfg.name)
-            pipeline = VideoPipeline(cfg.settings)
+            models = self.models.get(cfg.settings)  # cameras with the same model settings share them
             self.readers[cfg.name] = StreamReader(cfg, frames, self.metrics, self.stop, self.log)
-            self.workers[cfg.name] = StreamWorker(cfg, frames, pipeline, self.events, self.metrics, self.stop, self.log)
+            self.workers[cfg.name] = StreamWorker(cfg, frames, models, self.events, self.metrics, self.stop, self.log)
         for cfg in self.streams:
             self.log("info", "watching", stream=cfg.name, url=redact_url(cfg.url), file=cfg.source_file)
             self.workers[cfg.name].start()

@@ -45,6 +45,7 @@ class RunSettings:
     scene_cut: float = _f(0.55, 'Colour-histogram distance between frames that counts as a scene cut (0: off).')
     min_track_detections: int = _f(3, 'Tracks with fewer detections are dropped as spurious.')
     # ---- score
+    quality_method: str = _f("ediffiqa", 'Quality method that ranks the frames: ediffiqa (the bundled student) or any `vidfiqa score --method`; diversity always uses the student\'s embeddings.')
     quality_model: str | None = _f(None, 'eDifFIQA ONNX model (default: the bundled student).')
     score_every: int = _f(1, "Score a track's face on every Nth detection only (neighbouring frames at 25-30 fps are nearly alike).")
     batch_size: int = _f(32, 'Face crops per quality-model call.')

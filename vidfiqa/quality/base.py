@@ -22,6 +22,9 @@ class QualityScorer:
     # True when score() reads the Faces record (boxes, landmarks, detector scores), so it cannot
     # run on bare crops (e.g. `vidfiqa score --aligned`).
     needs_faces: bool = False
+    # True when __call__ also sets ``embeddings`` (the eDifFIQA student gives both in one pass),
+    # so the video pipeline needs no separate embedder for diversity.
+    embeds: bool = False
     batch_size: int = 64
 
     def score(self, crops: np.ndarray, faces: Faces | None = None) -> np.ndarray:

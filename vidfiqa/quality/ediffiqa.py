@@ -128,6 +128,7 @@ class EDifFIQA(QualityScorer):
     """
 
     name = "ediffiqa"
+    embeds = True
 
     def __init__(self, onnx: str | Path | None = None, checkpoint: str | Path | None = None, variant: str = "T", device: str = "cpu", batch_size: int = 64, threads: int | None = None, **unknown):
         reject_unknown(self.name, unknown, EDifFIQA)

@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 
+from ..select import QualitySeries
+
 PLOT_POINTS = 300  # a long track's series is thinned to this many points for the plot
 PLOT_W, PLOT_H = 360, 110
 
@@ -41,17 +43,13 @@ window.addEventListener('load', function () {
 """
 
 
-def plot_data(series: dict[str, np.ndarray], selected: list[dict]) -> dict:
+def plot_data(series: QualitySeries, selected: list[dict]) -> dict:
     """What the plot needs from a track: thinned (time, quality, smoothed) and the picks."""
-    t = np.asarray(series["pts"], np.float64)
-    if not np.isfinite(t).all():
-        t = np.asarray(series["frame_index"], np.float64)  # no timestamps: plot against frames
-    q = np.asarray(series["quality"], np.float64)
-    s = np.asarray(series["quality_smoothed"], np.float64)
+    timed = bool(np.isfinite(series.pts).all())
+    t = series.pts if timed else series.frame_index.astype(np.float64)  # no timestamps: plot against frames
     keep = np.unique(np.linspace(0, len(t) - 1, min(len(t), PLOT_POINTS)).round().astype(int)) if len(t) else np.zeros(0, int)
-    picks = [(float(item["pts"]) if np.isfinite(series["pts"]).all() else float(item["frame_index"]), float(item["quality_smoothed"]))
-             for item in selected]
-    return {"t": t[keep], "q": q[keep], "s": s[keep], "picks": picks}
+    picks = [(float(item["pts"]) if timed else float(item["frame_index"]), float(item["quality_smoothed"])) for item in selected]
+    return {"t": t[keep], "q": series.quality[keep], "s": series.quality_smoothed[keep], "picks": picks}
 
 
 def _svg(plot: dict) -> str:

@@ -1,25 +1,35 @@
-"""Batched quality scoring: aligned crops wait in a queue and are scored together."""
+"""Batched scoring: aligned faces from many frames wait in a queue and are scored together."""
 
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 
 from ..faces import Faces
+from .base import QualityScorer
 
 
 class ScoringQueue:
-    """Collects aligned faces from many frames and scores them in batches.
+    """Collects aligned faces (rows with ``crops``) and scores them in batches.
 
     The student is several times faster per face in batches than one at a time, but a live
     stream must not hold a face for long waiting for a full batch: :meth:`due` says a batch is
     ready when ``batch_size`` faces wait or the oldest has waited ``max_wait_s``.
-    ``scorer`` is anything with ``score_and_embed(crops) -> (quality, embeddings)``.
+
+    ``scorer`` is any :class:`~vidfiqa.quality.QualityScorer` (``make_scorer`` builds one by
+    name); it sets ``quality``.  Selection also needs an embedding per face to keep the chosen
+    frames different: scorers that give none (``embeds = False``) are paired with ``embedder``,
+    anything that maps ``Faces`` to ``Faces`` with ``embeddings`` (the bundled student by default).
     """
 
-    def __init__(self, scorer, batch_size: int = 32, max_wait_s: float = 0.5, clock=time.monotonic):
+    def __init__(self, scorer: QualityScorer, batch_size: int = 32, max_wait_s: float = 0.5,
+                 embedder: Callable[[Faces], Faces] | None = None, clock: Callable[[], float] = time.monotonic):
+        if not getattr(scorer, "embeds", False) and embedder is None:
+            raise ValueError(f"ScoringQueue: {scorer!r} gives no embeddings; pass an embedder")
         self.scorer = scorer
+        self.embedder = None if getattr(scorer, "embeds", False) else embedder
         self.batch_size = int(batch_size)
         self.max_wait_s = float(max_wait_s)
         self._clock = clock
@@ -42,7 +52,7 @@ class ScoringQueue:
         self._count += len(faces)
 
     def due(self) -> bool:
-        if self._count == 0:
+        if self._count == 0 or self._oldest is None:
             return False
         return self._count >= self.batch_size or self._clock() - self._oldest >= self.max_wait_s
 
@@ -52,5 +62,7 @@ class ScoringQueue:
             return Faces.empty()
         faces = Faces.concat(self._pending)
         self._pending, self._count, self._oldest = [], 0, None
-        quality, embeddings = self.scorer.score_and_embed(faces.crops)
-        return faces.replace(quality=np.asarray(quality, np.float32), embeddings=np.asarray(embeddings, np.float32))
+        scored = self.scorer(faces)
+        if self.embedder is not None:
+            scored = scored.replace(embeddings=self.embedder(faces).embeddings)
+        return scored.replace(quality=np.asarray(scored.quality, np.float32), embeddings=np.asarray(scored.embeddings, np.float32))

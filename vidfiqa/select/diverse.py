@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..boxes import l2_normalize
+
 # The bundled student's quality spans roughly 0..1 from unusable to excellent faces; a track
 # whose merits span less than this is treated as this wide.
 QUALITY_RANGE = 0.2
@@ -26,8 +28,7 @@ QUALITY_RANGE = 0.2
 
 def frame_similarity(embeddings: np.ndarray, times: np.ndarray, embedding_weight: float, time_scale_s: float) -> np.ndarray:
     """(N, N) similarity in 0..1 from embedding cosine and closeness in time."""
-    e = np.asarray(embeddings, np.float64)
-    e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    e = l2_normalize(np.asarray(embeddings, np.float64))
     cosine = np.clip(e @ e.T, 0.0, 1.0)
     t = np.asarray(times, np.float64)
     closeness = np.exp(-np.abs(t[:, None] - t[None, :]) / time_scale_s)

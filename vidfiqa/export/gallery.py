@@ -18,37 +18,29 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-
 from .._version import __version__
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import ConfigError
+from ..select import TrackResult
 from . import html
+from .entries import selected_fields, series_csv, track_entry
+from .images import encode_image
 
 SCHEMA = "vidfiqa.manifest/1"
 MANIFEST_EVERY_S = 1.0  # rewrite the manifest at most this often while running (always at the end)
 
 
-def encode_image(image: np.ndarray, ext: str, jpeg_quality: int = 92) -> bytes:
-    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if ext == ".jpg" else []
-    ok, data = cv2.imencode(ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
-    if not ok:
-        raise OSError(f"could not encode a {ext} image")
-    return data.tobytes()
-
-
 class GalleryWriter:
     """Owns OUT: prepares it, adds finished tracks, keeps the manifest current."""
 
-    def __init__(self, out_dir: str | Path, source: dict[str, Any], settings: dict[str, Any]):
+    def __init__(self, out_dir: str | Path, source: dict[str, Any], settings: dict[str, Any], write_series: bool = True):
         self.out = Path(out_dir)
+        self.write_series = write_series
         self._prepare()
         self.manifest: dict[str, Any] = {
             "schema": SCHEMA,
@@ -87,25 +79,23 @@ class GalleryWriter:
         self.out.mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ tracks
-    def add_track(self, entry: dict[str, Any], selected_images: list[tuple[np.ndarray, np.ndarray]],
-                  series: dict[str, np.ndarray] | None) -> dict[str, Any]:
-        """Write a finished track's images (and series), then list it in the manifest.
-
-        ``entry`` is the manifest entry without file names; ``selected_images`` holds
-        (crop, context) per entry of ``entry["selected"]``.
-        """
-        track_dir = Path("tracks") / f"{entry['track_id']:04d}"
+    def add(self, result: TrackResult) -> dict[str, Any]:
+        """Write a finished track's images (and series), then list it in the manifest."""
+        track_dir = Path("tracks") / f"{result.track_id:04d}"
         (self.out / track_dir).mkdir(parents=True, exist_ok=True)
-        for item, (crop, context) in zip(entry["selected"], selected_images):
-            stem = track_dir / f"f{item['frame_index']:06d}"
-            item["crop"] = f"{stem}_crop.png".replace("\\", "/")
-            item["context"] = f"{stem}_context.jpg".replace("\\", "/")
-            atomic_write_bytes(self.out / item["crop"], encode_image(crop, ".png"), durable=False)
-            atomic_write_bytes(self.out / item["context"], encode_image(context, ".jpg"), durable=False)
-        if series is not None:
-            entry["series"] = f"{track_dir}/quality.csv".replace("\\", "/")
-            atomic_write_text(self.out / entry["series"], series_csv(series))
-            self._plots[entry["track_id"]] = html.plot_data(series, entry["selected"])
+        chosen = result.chosen
+        assert chosen.crops is not None and chosen.context is not None
+        selected = selected_fields(result)
+        for i, item in enumerate(selected):
+            stem = (track_dir / f"f{item['frame_index']:06d}").as_posix()
+            item["crop"], item["context"] = f"{stem}_crop.png", f"{stem}_context.jpg"
+            atomic_write_bytes(self.out / item["crop"], encode_image(chosen.crops[i], ".png"), durable=False)
+            atomic_write_bytes(self.out / item["context"], encode_image(chosen.context[i], ".jpg"), durable=False)
+        entry = track_entry(result, selected)
+        if self.write_series:
+            entry["series"] = f"{track_dir.as_posix()}/quality.csv"
+            atomic_write_text(self.out / entry["series"], series_csv(result))
+            self._plots[result.track_id] = html.plot_data(result.series, selected)
         atomic_write_text(self.out / track_dir / "track.json", json.dumps(entry, indent=1) + "\n")
         self.manifest["tracks"].append(entry)
         if time.monotonic() - self._last_write >= MANIFEST_EVERY_S:
@@ -127,16 +117,3 @@ class GalleryWriter:
             self.manifest["source"].update(source_updates)
         self.write_manifest()
         return self.manifest
-
-
-def series_csv(series: dict[str, np.ndarray]) -> str:
-    columns = ["frame_index", "pts", "quality", "quality_smoothed", "detector_score", "x1", "y1", "x2", "y2"]
-    boxes = np.asarray(series["boxes"], np.float64).reshape(-1, 4)
-    lines = [",".join(columns)]
-    for i in range(len(series["frame_index"])):
-        values = [str(int(series["frame_index"][i]))]
-        for v in (series["pts"][i], series["quality"][i], series["quality_smoothed"][i], series["detector_score"][i]):
-            values.append("" if not math.isfinite(v) else f"{v:.6f}")
-        values += [f"{v:.1f}" for v in boxes[i]]
-        lines.append(",".join(values))
-    return "\n".join(lines) + "\n"

@@ -22,9 +22,11 @@ import pytest
 
 from conftest import REPO
 from vidfiqa.errors import ConfigError
+from vidfiqa.faces import Faces, object_column
 from vidfiqa.live.config import load_stream
 from vidfiqa.live.events import Retention
 from vidfiqa.redact import redact_text, redact_url
+from vidfiqa.select import QualitySeries, TrackResult
 from vidfiqa.live.watch import Logger, Watcher
 
 SAMPLE = REPO / "samples" / "astronaut.mp4"
@@ -356,16 +358,25 @@ def test_frame_queue_drops_oldest_frames_but_keeps_markers():
     assert q.get(0.01) is None
 
 
+def _result(track_id: int) -> TrackResult:
+    """A finished five-detection track with one chosen frame."""
+    n = 5
+    series = QualitySeries(frame_index=np.arange(n), pts=np.linspace(0, 1, n), quality=np.full(n, 0.5), quality_smoothed=np.full(n, 0.5),
+                           detector_score=np.full(n, 0.9), boxes=np.tile([10.0, 10, 60, 60], (n, 1)))
+    crop = np.zeros((1, 112, 112, 3), np.uint8)
+    chosen = Faces.create([[10, 10, 60, 60]], np.zeros((1, 5, 2)), [0.9], frame_index=3, timestamp=0.5, track_id=track_id,
+                          crops=crop, quality=[0.5], embeddings=np.ones((1, 4)), context=object_column([crop[0]]))
+    return TrackResult(track_id=track_id, ended="lost", series=series, chosen=chosen, chosen_smoothed=np.array([0.5]))
+
+
 def test_rolling_gallery_keeps_the_newest_events(tmp_path):
     from vidfiqa.live.events import EventWriter
     from vidfiqa.live.metrics import Metrics
 
     writer = EventWriter(tmp_path, Retention(keep_count=3, keep_days=None, keep_mb=None), Metrics())
-    crop = np.zeros((112, 112, 3), np.uint8)
     for track in range(1, 7):
-        entry = {"track_id": track, "ended": "lost", "first_pts": 0.0, "last_pts": 1.0, "num_detections": 5, "quality_max": 0.5,
-                 "selected": [{"rank": 1, "frame_index": 3, "pts": 0.5, "quality": 0.5}]}
-        writer.emit("cam", entry, [(crop, crop)], wall_of=lambda pts: 1e9 + pts)
+        event = writer.emit("cam", _result(track), wall_of=lambda pts: 1e9 + pts)
+        assert event["selected"][0]["frame_index"] == 3 and (tmp_path / event["selected"][0]["crop"]).is_file()
     kept = sorted(p.name for p in (tmp_path / "events" / "cam").iterdir())
     assert len(kept) == 3 and all(name.endswith(("0004-1", "0005-1", "0006-1")) for name in kept)
     assert len((tmp_path / "events.jsonl").read_text().splitlines()) == 6  # the log keeps every event

@@ -1,0 +1,117 @@
+"""How a :class:`~vidfiqa.select.TrackResult` is written down: the manifest's track entry, its
+selected-frame fields, the per-detection CSV, and the live event record.  The only place where
+results become JSON-ready dicts (and where numbers are rounded)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from ..select import TrackResult
+
+
+def number(value: float, digits: int = 6) -> float | None:
+    """A float rounded for JSON; NaN and infinities become None."""
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def selected_fields(result: TrackResult) -> list[dict[str, Any]]:
+    """The chosen frames' fields, best first (file names are added by the sink that writes them)."""
+    chosen = result.chosen
+    assert chosen.quality is not None
+    return [
+        {
+            "rank": rank + 1,
+            "frame_index": int(chosen.frame_index[rank]),
+            "pts": number(chosen.timestamp[rank]),
+            "bbox": [round(float(v), 2) for v in chosen.boxes[rank]],
+            "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in chosen.landmarks[rank]],
+            "detector_score": number(chosen.scores[rank]),
+            "quality": number(chosen.quality[rank]),
+            "quality_smoothed": number(result.chosen_smoothed[rank]),
+        }
+        for rank in range(len(chosen))
+    ]
+
+
+def track_entry(result: TrackResult, selected: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The manifest entry of a track (``docs/manifest.md``); ``selected`` defaults to
+    :func:`selected_fields` without file names."""
+    return {
+        "track_id": result.track_id,
+        "first_frame": result.first_frame,
+        "last_frame": result.last_frame,
+        "first_pts": number(result.first_pts),
+        "last_pts": number(result.last_pts),
+        "num_detections": result.num_detections,
+        "num_scored": result.num_scored,
+        "quality_max": number(result.quality_max),
+        "quality_mean": number(result.quality_mean),
+        "ended": result.ended,
+        "selected": selected_fields(result) if selected is None else selected,
+    }
+
+
+SERIES_COLUMNS = ["frame_index", "pts", "quality", "quality_smoothed", "detector_score", "x1", "y1", "x2", "y2"]
+
+
+def series_csv(result: TrackResult) -> str:
+    """Every detection of the track: frame, time, raw and smoothed quality, detector score, box."""
+    s = result.series
+    lines = [",".join(SERIES_COLUMNS)]
+    for i in range(len(s)):
+        values = [str(int(s.frame_index[i]))]
+        for v in (s.pts[i], s.quality[i], s.quality_smoothed[i], s.detector_score[i]):
+            values.append("" if not math.isfinite(v) else f"{v:.6f}")
+        values += [f"{v:.1f}" for v in s.boxes[i]]
+        lines.append(",".join(values))
+    return "\n".join(lines) + "\n"
+
+
+EVENT_SCHEMA = "vidfiqa.event/1"
+
+
+def event_image_paths(folder: str, rank: int) -> tuple[str, str]:
+    """Where an event's rank-th crop and context view live, relative to the watch output."""
+    return f"{folder}/r{rank}_crop.png", f"{folder}/r{rank}_context.jpg"
+
+
+def event_record(result: TrackResult, stream: str, event_id: str, folder: str, segment: int,
+                 wall_of: Callable[[float], float], now: float, iso: Callable[[float], str]) -> dict[str, Any]:
+    """The live event of a finished track (schema ``vidfiqa.event/1``, README "Live cameras").
+
+    ``wall_of`` maps a stream time (pts) to wall-clock seconds; ``iso`` formats wall-clock
+    seconds; ``folder`` is the event's image folder relative to the watch output.
+    """
+    selected = []
+    for item in selected_fields(result):
+        crop, context = event_image_paths(folder, item["rank"])
+        selected.append({**item, "wall_time": iso(wall_of(item["pts"])) if item["pts"] is not None else None,
+                         "crop": crop, "context": context})
+    first, last = number(result.first_pts), number(result.last_pts)
+    last_seen = wall_of(last) if last is not None else now
+    return {
+        "schema": EVENT_SCHEMA,
+        "event_id": event_id,
+        "stream": stream,
+        "wall_time": iso(now),
+        "track_id": result.track_id,
+        "segment": segment,
+        "ended": result.ended,
+        "first_seen": iso(wall_of(first)) if first is not None else None,
+        "last_seen": iso(last_seen),
+        "latency_s": round(now - last_seen, 3),
+        "num_detections": result.num_detections,
+        "quality_max": number(result.quality_max),
+        "selected": selected,
+    }
+
+
+def plot_points(result: TrackResult) -> dict[str, np.ndarray | list]:
+    """What the page's quality plot needs: the series and the picks (time, smoothed quality)."""
+    from .html import plot_data
+
+    return plot_data(result.series, selected_fields(result))

@@ -1,0 +1,141 @@
+"""The models a stream of frames needs, built once and shared.
+
+:class:`Models` bundles the detector (and the small one for regions around tracked faces), the
+aligner and the quality scorer (and, for scorers that give no embedding, the embedder that feeds
+diversity).  :class:`ModelCache` hands cameras whose model settings agree the same bundle, so a
+box with many cameras loads each model once.  Sharing across threads is safe: onnxruntime
+sessions may run concurrently, and a model that may not (OpenCV's YuNet keeps its input size as
+state; PyTorch scorers) is wrapped so that one call runs at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..align import Aligner
+from ..detect.base import FaceDetector
+from ..detect.region import RegionRedetector
+from ..faces import Faces
+from ..quality.base import QualityScorer
+from .settings import RunSettings
+
+# The settings that decide which models are loaded: cameras that agree on them share a bundle.
+MODEL_SETTINGS = ("detector", "detector_model", "input_size", "detect_score", "roi_input_size", "quality_method",
+                  "quality_model", "batch_size", "threads", "device")
+
+
+class Serialized:
+    """Wraps a model that is not safe to call from two threads at once: one call at a time."""
+
+    def __init__(self, model: Any):
+        self._model = model
+        self._lock = threading.Lock()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._model(*args, **kwargs)
+
+    def detect(self, *args: Any, **kwargs: Any) -> Faces:
+        with self._lock:
+            return self._model.detect(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+
+def _thread_safe(model: Any) -> bool:
+    """onnxruntime sessions allow concurrent runs; anything else is assumed not to."""
+    from ..detect.retinaface import RetinaFaceDetector
+    from ..quality.baselines import DetectorConfidenceScorer, FaceSizeScorer, SharpnessScorer
+    from ..quality.ediffiqa import EDifFIQA
+
+    if isinstance(model, EDifFIQA):
+        return model._torch is None
+    # RandomScorer draws from one generator: shared unlocked, its sequence would depend on timing.
+    return isinstance(model, (RetinaFaceDetector, FaceSizeScorer, SharpnessScorer, DetectorConfidenceScorer))
+
+
+def _shareable(model: Any) -> Any:
+    return model if _thread_safe(model) else Serialized(model)
+
+
+@dataclass(frozen=True)
+class Models:
+    """Everything a :class:`~vidfiqa.pipeline.processor.TrackProcessor` runs, apart from its own
+    per-stream state (tracker, queues)."""
+
+    detector: FaceDetector
+    region_detector: RegionRedetector | None  # None: every frame is searched whole
+    aligner: Aligner
+    scorer: QualityScorer
+    embedder: Callable[[Faces], Faces] | None = None  # for scorers that give no embedding
+
+    @classmethod
+    def build(cls, settings: RunSettings, detector: FaceDetector | None = None, roi_detector: FaceDetector | None = None,
+              scorer: QualityScorer | None = None) -> "Models":
+        """Build the models ``settings`` name; tests and services may pass ready ones in."""
+        from ..detect import make_detector
+        from ..onnx_session import default_threads
+
+        s = settings
+        # The decoder runs in its own thread; models that also take every core make both slower
+        # (measured on 2 cores: 115 vs 74 frames/s for the fast preset).
+        threads = s.threads or max(1, default_threads() - 1)
+        common = dict(model_path=s.detector_model, device=s.device, score_threshold=s.detect_score, threads=threads)
+        detector = detector or make_detector(s.detector, input_size=s.input_size, **common)
+        region = None
+        if s.detect_every > 1:
+            region = RegionRedetector(_shareable(roi_detector or make_detector(s.detector, input_size=s.roi_input_size, **common)),
+                                      size=s.roi_input_size)
+        scorer = scorer or make_pipeline_scorer(s, threads)
+        embedder = None
+        if not getattr(scorer, "embeds", False):
+            # Diversity compares the student's embeddings, whichever method ranks the frames.
+            from ..quality.ediffiqa import EDifFIQA
+
+            embedder = _shareable(EDifFIQA(onnx=s.quality_model, device=s.device, batch_size=s.batch_size, threads=threads))
+        return cls(detector=_shareable(detector), region_detector=region, aligner=Aligner(), scorer=_shareable(scorer), embedder=embedder)
+
+
+def make_pipeline_scorer(settings: RunSettings, threads: int) -> QualityScorer:
+    """The quality method the settings name: the bundled student by default, any ``make_scorer``
+    method otherwise."""
+    import importlib
+    import inspect
+
+    from ..quality import SCORERS, make_scorer
+
+    s = settings
+    if s.quality_method == "ediffiqa":
+        return make_scorer("ediffiqa", onnx=s.quality_model, device=s.device, batch_size=s.batch_size, threads=threads)
+    if s.quality_method not in SCORERS:
+        return make_scorer(s.quality_method)  # the one-line error naming the methods
+    module, _, factory = SCORERS[s.quality_method].partition(":")
+    takes = inspect.signature(getattr(importlib.import_module(module), factory)).parameters
+    return make_scorer(s.quality_method, **({"device": s.device} if "device" in takes else {}))
+
+
+class ModelCache:
+    """One :class:`Models` per distinct set of model settings, built on first use."""
+
+    def __init__(self) -> None:
+        self._bundles: dict[tuple, Models] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(settings: RunSettings) -> tuple:
+        values = {name: getattr(settings, name) for name in MODEL_SETTINGS}
+        values["roi_input_size"] = settings.roi_input_size if settings.detect_every > 1 else None
+        return tuple(sorted(values.items()))
+
+    def get(self, settings: RunSettings) -> Models:
+        key = self.key(settings)
+        with self._lock:  # two cameras starting at once must not both load the models
+            if key not in self._bundles:
+                self._bundles[key] = Models.build(settings)
+            return self._bundles[key]
+
+    def __len__(self) -> int:
+        return len(self._bundles)

@@ -1,0 +1,194 @@
+"""The per-frame loop over one stream of frames, shared by `vidfiqa run` and `vidfiqa watch`.
+
+    frame -> shot cut? -> detect (whole frame, or regions around tracked faces) -> track
+          -> size gate -> align + context view -> scoring queue -> (batch) quality, embedding
+          -> each track's history -> (track ends) smooth + select -> TrackResult -> sink
+
+Every stage takes and returns :class:`~vidfiqa.faces.Faces`; a finished track leaves as a
+:class:`~vidfiqa.select.TrackResult` through ``on_track`` (the gallery for `vidfiqa run`, the
+event sinks for `vidfiqa watch`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field, fields
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..boxes import context_view
+from ..faces import Faces, object_column
+from ..quality.batching import ScoringQueue
+from ..select import SelectionRule, TrackHistory, TrackResult, finish_track
+from ..video.shots import SceneCutDetector
+from ..video.source import Frame
+from .models import Models
+from .settings import RunSettings
+
+TrackSink = Callable[[TrackResult], object]
+
+
+@dataclass
+class StageTimes:
+    """Wall-clock seconds spent in each stage of the loop."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] += time.perf_counter() - start
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in self.seconds.items()}
+
+
+@dataclass
+class ProcessorCounts:
+    """What one processor has done so far."""
+
+    processed: int = 0  # frames through process()
+    full_detections: int = 0  # frames searched whole
+    detections: int = 0  # faces found (tracked)
+    scored: int = 0  # faces scored
+    dropped_short: int = 0  # tracks too short to be real
+    tracks_emitted: int = 0  # results handed to the sink
+
+
+def selection_rule(settings: RunSettings) -> SelectionRule:
+    return SelectionRule(**{f.name: getattr(settings, f.name) for f in fields(SelectionRule)})
+
+
+class TrackProcessor:
+    """Scene cuts, detection, tracking, scoring and track histories of one stream of frames.
+
+    ``step_s`` is the video time between two :meth:`process` calls (the tracker counts absence in
+    updates); ``fps`` turns frame numbers into seconds for sources without timestamps.  ``models``
+    may be shared by several processors in different threads (see ``models.py``); everything else
+    here belongs to one stream.
+    """
+
+    def __init__(self, models: Models, settings: RunSettings, on_track: TrackSink, step_s: float, fps: float):
+        from ..track import ByteTracker, TrackerSettings
+
+        s = self.settings = settings
+        self.models, self.on_track, self.fps = models, on_track, fps
+        self.rule = selection_rule(s)
+        self.tracker = ByteTracker(
+            TrackerSettings(high_score=s.track_high_score, low_score=s.detect_score, new_track_score=s.track_new_score, lost_after_s=s.lost_after_s),
+            step_s=step_s,
+        )
+        self.cut_detector = SceneCutDetector(s.scene_cut)
+        self.queue = ScoringQueue(models.scorer, s.batch_size, s.max_wait_s, embedder=models.embedder)
+        self.histories: dict[int, TrackHistory] = {}
+        self.times = StageTimes()
+        self.counts = ProcessorCounts()
+        self._since_full = s.detect_every  # frames since the last full-frame search: search the first
+
+    # ------------------------------------------------------------------ public surface
+    def process(self, frame: Frame) -> None:
+        """One frame through shot-cut detection, detection, tracking and (batched) scoring."""
+        times, m = self.times, self.models
+        with times("scene_cut"):
+            cut = self.cut_detector(frame.image)
+        if cut:
+            self._end(self.tracker.reset(), "scene_cut")
+        full = cut or m.region_detector is None or self._since_full >= self.settings.detect_every - 1
+        if full:
+            with times("detect"):
+                faces = m.detector.detect([frame.image], [frame.index], [frame.pts])
+            self.counts.full_detections += 1
+            self._since_full = 0
+        else:
+            assert m.region_detector is not None
+            with times("redetect"):
+                _, boxes = self.tracker.predicted_boxes()
+                faces = m.region_detector(frame.image, boxes, frame.index, frame.pts)
+            self._since_full += 1
+        with times("track"):
+            tracked, ended = self.tracker.update(faces)
+        self._add(tracked, frame.image)
+        self._end(ended, "lost")
+        self.counts.processed += 1
+
+    def flush_due(self) -> None:
+        """Score the queued faces if a batch is due (full, or its oldest face waited too long):
+        a live stream calls this when no frame arrives, so faces never wait for the next one."""
+        if self.queue.due():
+            self._score_queued()
+
+    def finish(self, reason: str) -> None:
+        """End every open track now (end of input, a long gap in a stream, shutdown)."""
+        self._end(self.tracker.reset(), reason)
+        self.cut_detector.reset()
+        self._since_full = self.settings.detect_every  # search the next frame whole
+
+    def split_long(self, now_pts: float, max_track_s: float) -> None:
+        """Emit every track open at least ``max_track_s`` (``ended: max_duration``); the tracker
+        keeps following it and its next result is the next segment."""
+        long = [tid for tid, h in self.histories.items() if h.pts and now_pts - h.pts[0] >= max_track_s]
+        self._end(long, "max_duration", keep_open=True)
+
+    @property
+    def open_tracks(self) -> int:
+        return len(self.histories)
+
+    # ------------------------------------------------------------------ stages
+    def _add(self, faces: Faces, frame: np.ndarray) -> None:
+        """Record tracked faces; queue the ones that pass the size gate (and are due) for scoring."""
+        s = self.settings
+        self.counts.detections += len(faces)
+        for tid in np.unique(faces.track_id):
+            self.histories.setdefault(int(tid), TrackHistory(int(tid), fps=self.fps, capacity=s.candidates))
+        big = np.minimum(faces.widths, faces.heights) >= s.min_face_size
+        turn = np.zeros(len(faces), bool)  # a track's 1st, (N+1)th, ... detection is scored
+        for i, tid in enumerate(faces.track_id):
+            history = self.histories[int(tid)]
+            turn[i] = history.detections_seen % s.score_every == 0
+            history.detections_seen += 1
+        big &= turn
+        for i in np.flatnonzero(~big):  # seen but too small to judge (or skipped): in the series, unscored
+            self.histories[int(faces.track_id[i])].observe(faces[int(i)])
+        faces = faces[big]
+        if len(faces):
+            with self.times("align"):
+                aligned = self.models.aligner(faces, {int(faces.frame_index[0]): frame})
+                views = [context_view(frame, box, s.context_scale, s.context_size) for box in faces.boxes]
+            self.queue.put(aligned.replace(context=object_column(views)))
+        self.flush_due()
+
+    def _score_queued(self) -> None:
+        if len(self.queue) == 0:
+            return
+        with self.times("score"):
+            scored = self.queue.flush()
+        self.counts.scored += len(scored)
+        for tid in np.unique(scored.track_id):
+            rows = scored[scored.track_id == tid]
+            history = self.histories[int(tid)]
+            history.observe(rows)
+            history.offer(rows)
+
+    def _end(self, track_ids: list[int], reason: str, keep_open: bool = False) -> None:
+        """Select and hand over these tracks.  ``keep_open``: a fresh history starts (a long
+        track emitted in segments)."""
+        track_ids = [t for t in track_ids if t in self.histories]
+        if not track_ids:
+            return
+        self._score_queued()  # their last faces may still be waiting for a batch
+        with self.times("select_and_write"):
+            for tid in track_ids:
+                result = finish_track(self.histories.pop(tid), reason, self.rule)
+                if keep_open:
+                    self.histories[tid] = TrackHistory(tid, fps=self.fps, capacity=self.settings.candidates)
+                if result is None:
+                    self.counts.dropped_short += 1
+                    continue
+                self.counts.tracks_emitted += 1
+                self.on_track(result)

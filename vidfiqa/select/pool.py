@@ -1,0 +1,82 @@
+"""What is remembered about one open track: its per-detection quality series (a few numbers per
+frame) and a bounded pool of selection candidates (``Faces`` rows with their crops, context
+views and embeddings).  Memory per track is bounded however long the track runs, apart from the
+series itself (about 50 bytes per detection)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..faces import Faces
+
+
+@dataclass
+class TrackHistory:
+    """Series and candidate pool of one track.
+
+    The pool keeps the best-quality face in each time bucket.  Buckets start ``bucket_s`` wide;
+    when there are more than ``capacity`` of them the width doubles and neighbouring buckets merge
+    (keeping their better face).  So the pool always holds the track's best frame, spread over its
+    whole duration - what diversity-aware selection needs - in at most ``capacity`` rows.
+    Times are ``pts``, or ``frame_index / fps`` for sources without timestamps.
+    """
+
+    track_id: int
+    fps: float
+    capacity: int = 32
+    bucket_s: float = 0.2
+    frame_index: list[int] = field(default_factory=list)
+    pts: list[float] = field(default_factory=list)
+    quality: list[float] = field(default_factory=list)  # NaN: detected but not scored (gated)
+    detector_score: list[float] = field(default_factory=list)
+    boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
+    pool: dict[int, Faces] = field(default_factory=dict)  # bucket -> one scored row
+    detections_seen: int = 0  # counted when a detection arrives (its score may come later)
+
+    def __len__(self) -> int:
+        return len(self.frame_index)
+
+    def observe(self, faces: Faces) -> None:
+        """Add detections of this track to the series (every detection, scored or not: rows
+        without ``quality`` count as unscored)."""
+        quality = faces.quality if faces.quality is not None else np.full(len(faces), np.nan, np.float32)
+        self.frame_index.extend(int(v) for v in faces.frame_index)
+        self.pts.extend(float(v) for v in faces.timestamp)
+        self.quality.extend(float(v) for v in quality)
+        self.detector_score.extend(float(v) for v in faces.scores)
+        self.boxes.extend(tuple(float(v) for v in box) for box in faces.boxes)
+
+    def time_of(self, faces: Faces) -> np.ndarray:
+        pts = np.asarray(faces.timestamp, np.float64)
+        return np.where(np.isfinite(pts), pts, faces.frame_index / self.fps)
+
+    def offer(self, faces: Faces) -> None:
+        """Scored rows of this track compete for the pool (a row must have ``quality``)."""
+        if faces.quality is None:
+            raise ValueError("TrackHistory.offer: faces have no quality")
+        for i, time_s in enumerate(self.time_of(faces)):
+            quality = float(faces.quality[i])
+            key = self._bucket(time_s)
+            held = self.pool.get(key)
+            if not math.isfinite(quality) or (held is not None and quality <= float(held.quality[0])):
+                continue
+            self.pool[key] = faces[i]
+        while len(self.pool) > self.capacity:
+            self.bucket_s *= 2
+            merged: dict[int, Faces] = {}
+            for row in self.pool.values():
+                key = self._bucket(float(self.time_of(row)[0]))
+                if key not in merged or float(row.quality[0]) > float(merged[key].quality[0]):
+                    merged[key] = row
+            self.pool = merged
+
+    def candidates(self) -> Faces:
+        """The pool as one record, in frame order."""
+        rows = sorted(self.pool.values(), key=lambda row: int(row.frame_index[0]))
+        return Faces.concat(rows)
+
+    def _bucket(self, time_s: float) -> int:
+        return int(math.floor(time_s / self.bucket_s))

@@ -1,0 +1,90 @@
+"""What a finished track hands to every sink: a typed :class:`TrackResult`.
+
+The gallery, the event folder, the JSONL log and the webhook all take ``TrackResult`` objects and
+serialise them themselves (``vidfiqa.export.entries``); nothing in the analysis loop builds JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..faces import Faces
+
+
+@dataclass(frozen=True, eq=False)
+class QualitySeries:
+    """Every detection of one track, in frame order (unscored detections have NaN quality)."""
+
+    frame_index: np.ndarray  # int64 (T,)
+    pts: np.ndarray  # float64 (T,), NaN when the source has no timestamps
+    quality: np.ndarray  # float64 (T,)
+    quality_smoothed: np.ndarray  # float64 (T,)
+    detector_score: np.ndarray  # float64 (T,)
+    boxes: np.ndarray  # float64 (T, 4)
+
+    def __len__(self) -> int:
+        return len(self.frame_index)
+
+    @property
+    def scored(self) -> np.ndarray:
+        return np.isfinite(self.quality)
+
+    def smoothed_at(self, frame_index: np.ndarray) -> np.ndarray:
+        """Smoothed quality of the detections at these frame numbers."""
+        position = np.searchsorted(self.frame_index, np.asarray(frame_index, np.int64))
+        return self.quality_smoothed[position]
+
+
+@dataclass(frozen=True, eq=False)
+class TrackResult:
+    """One finished track (or one segment of a long live track).
+
+    ``chosen`` holds the selected frames, best first, as ``Faces`` rows with ``crops`` (aligned),
+    ``context`` (wider views), ``quality`` and ``embeddings``; ``chosen_smoothed`` is the smoothed
+    quality at each of them.  ``ended`` says why the track ended: ``lost``, ``scene_cut``,
+    ``end_of_input``, ``interrupted``, ``max_duration``, ``stream_lost``, ``resolution_change``,
+    ``shutdown``.
+    """
+
+    track_id: int
+    ended: str
+    series: QualitySeries
+    chosen: Faces
+    chosen_smoothed: np.ndarray
+
+    @property
+    def num_detections(self) -> int:
+        return len(self.series)
+
+    @property
+    def num_scored(self) -> int:
+        return int(self.series.scored.sum())
+
+    @property
+    def first_frame(self) -> int:
+        return int(self.series.frame_index[0])
+
+    @property
+    def last_frame(self) -> int:
+        return int(self.series.frame_index[-1])
+
+    @property
+    def first_pts(self) -> float:
+        return float(self.series.pts[0])
+
+    @property
+    def last_pts(self) -> float:
+        return float(self.series.pts[-1])
+
+    @property
+    def quality_max(self) -> float:
+        """Highest smoothed quality (NaN when nothing was scored)."""
+        s = self.series
+        return float(np.nanmax(s.quality_smoothed)) if s.scored.any() else float("nan")
+
+    @property
+    def quality_mean(self) -> float:
+        s = self.series
+        return float(np.nanmean(s.quality)) if s.scored.any() else float("nan")
