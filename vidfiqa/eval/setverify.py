@@ -29,6 +29,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..boxes import l2_normalize
 from . import edc
 from .verification import Pairs, comparison_scores
 from .verification import tar_at_far as _tar_at_far
@@ -74,9 +75,7 @@ def template(embeddings: np.ndarray) -> np.ndarray:
         raise ValueError(f"a template needs a non-empty (N, D) array of embeddings, got shape {e.shape}")
     if not np.all(np.isfinite(e)):
         raise ValueError("a template's embeddings must be finite (frames without a face cannot be used)")
-    unit = e / np.linalg.norm(e, axis=1, keepdims=True).clip(1e-12)
-    mean = unit.mean(axis=0)
-    return mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return l2_normalize(l2_normalize(e).mean(axis=0))
 
 
 def _video_rng(seed: int, key: str) -> np.random.Generator:

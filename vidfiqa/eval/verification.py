@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
+from ..boxes import l2_normalize
+
 
 @dataclass
 class Pairs:
@@ -40,13 +42,11 @@ def all_pairs(labels: np.ndarray, max_impostors: int | None = 200_000, seed: int
 
 def comparison_scores(embeddings: np.ndarray, pairs: Pairs, metric: str = "cosine") -> np.ndarray:
     """Higher = more similar, for every pair."""
-    a, b = embeddings[pairs.first].astype(np.float64), embeddings[pairs.second].astype(np.float64)
+    a, b = embeddings[pairs.first], embeddings[pairs.second]
     if metric == "cosine":
-        a /= np.linalg.norm(a, axis=1, keepdims=True).clip(1e-12)
-        b /= np.linalg.norm(b, axis=1, keepdims=True).clip(1e-12)
-        return np.einsum("ij,ij->i", a, b)
+        return np.einsum("ij,ij->i", l2_normalize(a), l2_normalize(b), dtype=np.float64)
     if metric == "euclidean":
-        return -np.linalg.norm(a - b, axis=1)
+        return -np.linalg.norm(a.astype(np.float64) - b.astype(np.float64), axis=1)
     raise ValueError(f"unknown metric {metric!r}")
 
 

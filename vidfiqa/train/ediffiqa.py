@@ -215,6 +215,8 @@ def predict(model, preprocessing, crops: np.ndarray, batch: int = 128, stem=None
 def evaluate(model, preprocessing, dev: TrainData, stem=None) -> dict:
     from scipy.stats import spearmanr
 
+    from ..embed import cosine_similarity
+
     q, e = predict(model, preprocessing, dev.crops, stem=stem)
-    cos = np.sum(e * dev.target_embedding, axis=1) / (np.linalg.norm(e, axis=1) * np.linalg.norm(dev.target_embedding, axis=1) + 1e-12)
+    cos = cosine_similarity(e, dev.target_embedding)
     return {"dev_spearman": float(spearmanr(q, dev.label).statistic), "dev_l1": float(np.abs(q - dev.label).mean()), "dev_consistency": float(cos.mean())}

@@ -16,9 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
-
-def l2n(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
+from ..boxes import l2_normalize
 
 
 def embedding_norm(embeddings: np.ndarray) -> np.ndarray:
@@ -33,20 +31,20 @@ def certainty_ratio(embeddings: np.ndarray, identity: list[str] | np.ndarray) ->
     so that negative similarities do not flip its meaning.
     """
     identity = np.asarray(identity)
-    unit = l2n(embeddings.astype(np.float64))
+    unit = l2_normalize(embeddings)
     out = np.full(len(unit), np.nan, np.float32)
     names = [n for n in np.unique(identity) if n]
     if len(names) < 2:
         return out
     sums = np.stack([unit[identity == n].sum(axis=0) for n in names])
     counts = np.array([(identity == n).sum() for n in names])
-    centres = l2n(sums / counts[:, None])
+    centres = l2_normalize(sums / counts[:, None])
     index = {n: i for i, n in enumerate(names)}
     for i, name in enumerate(identity):
         if not name or counts[index[name]] < 2:
             continue
         c = index[name]
-        own = l2n(((sums[c] - unit[i]) / (counts[c] - 1))[None])[0]
+        own = l2_normalize((sums[c] - unit[i]) / (counts[c] - 1))
         ccs = float(unit[i] @ own)
         others = centres @ unit[i]
         others[c] = -np.inf
@@ -80,7 +78,7 @@ def relative_position_correction(labels: np.ndarray, embeddings: np.ndarray, ide
     label.  Samples without identity keep their label.  Returns (corrected labels, a_x).
     """
     identity = np.asarray(identity)
-    unit = l2n(embeddings.astype(np.float64))
+    unit = l2_normalize(embeddings)
     labels = np.asarray(labels, dtype=np.float64)
     distance = np.zeros(len(labels))
     for name in np.unique(identity):
@@ -88,7 +86,7 @@ def relative_position_correction(labels: np.ndarray, embeddings: np.ndarray, ide
             continue
         members = np.flatnonzero(identity == name)
         top = members[np.argsort(-labels[members])[: max(1, int(round(beta * len(members))))]]
-        centre = l2n(unit[top].mean(axis=0, keepdims=True))[0]
+        centre = l2_normalize(unit[top].mean(axis=0))
         distance[members] = 1.0 - unit[members] @ centre
     corrected = np.clip(labels - epsilon * distance, 0.0, 1.0)
     return corrected.astype(np.float32), distance.astype(np.float32)
@@ -99,12 +97,12 @@ def intra_class_weights(embeddings: np.ndarray, identity) -> np.ndarray:
     cosine-to-centre of the sample's identity; identities that are spread out (noisy labels,
     hard classes) count less.  Samples without identity get weight 1."""
     identity = np.asarray(identity)
-    unit = l2n(embeddings.astype(np.float64))
+    unit = l2_normalize(embeddings)
     names = [n for n in np.unique(identity) if n]
     spread = {}
     for n in names:
         members = unit[identity == n]
-        centre = l2n(members.mean(axis=0, keepdims=True))[0]
+        centre = l2_normalize(members.mean(axis=0))
         spread[n] = float((members @ centre).mean())
     values = np.array(list(spread.values()))
     mu, sd = values.mean(), values.std() + 1e-6
