@@ -20,5 +20,5 @@ def test_presets_and_overrides():
         make_settings(topk=3)
     with pytest.raises(ConfigError, match="smooth_window"):
         make_settings(smooth_window=4)
-    with pytest.raises(ConfigError, match="needs a int value"):
+    with pytest.raises(ConfigError, match="top_k: expected an int"):
         make_settings(top_k="three")

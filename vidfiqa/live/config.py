@@ -3,7 +3,8 @@
 A file has a ``[stream]`` table (where and how to read) and an optional ``[pipeline]`` table
 (any `vidfiqa run` setting: ``input_size``, ``top_k``, ``min_face_size``, ``min_quality`` ...).
 Pipeline settings may also be written in ``[stream]`` directly, for short files.  An unknown key,
-a wrong type or a bad URL is an error naming the file and the field.
+a wrong type or a bad URL is an error naming the file and the field; types are checked strictly,
+the same way as in presets (:mod:`vidfiqa.config_values`: ``loop = "yes"`` is refused).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..config_values import coerce
 from ..errors import ConfigError
 from ..pipeline.settings import FIELD_TYPES, RunSettings, make_settings, read_toml
 
@@ -86,24 +88,12 @@ def load_stream(path: str | Path, base_config: str | Path | None = None) -> Stre
     for key in ("name", "url"):
         if key not in stream:
             raise ConfigError(f"{where}: [stream] {key}: missing")
-    values: dict[str, Any] = {}
-    for key, value in stream.items():
-        values[key] = _coerce(where, key, _STREAM_TYPES[key], value)
+    values: dict[str, Any] = {key: coerce(value, _STREAM_TYPES[key], f"[stream] {key}", where) for key, value in stream.items()}
+    # Pipeline values are checked here, where the file is known; unknown keys and out-of-range
+    # values are make_settings' to report.
+    pipeline = {key: coerce(value, FIELD_TYPES[key], f"[pipeline] {key}", where) if key in FIELD_TYPES else value for key, value in pipeline.items()}
     try:
         settings = make_settings(base_config, **pipeline)
     except ConfigError as err:
         raise ConfigError(f"{where}: [pipeline] {err}") from None
     return replace(StreamConfig(name=values.pop("name"), url=values.pop("url")), settings=settings, source_file=where, **values).validate()
-
-
-def _coerce(where: str, key: str, kind: str, value: Any) -> Any:
-    ok = {
-        "str": isinstance(value, str),
-        "bool": isinstance(value, bool),
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "float | None": isinstance(value, (int, float)) and not isinstance(value, bool),
-    }[kind]
-    if not ok:
-        raise ConfigError(f"{where}: [stream] {key}: expected {kind.replace(' | None', '')}, got {value!r}")
-    return float(value) if kind.startswith("float") else value

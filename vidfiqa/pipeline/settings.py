@@ -3,6 +3,8 @@ combine: built-in defaults < ``--config`` preset < command-line options / keywor
 
 The TOML files group settings into tables (``[decode]``, ``[detect]`` ...) for people to read;
 the tables are only headings: every key name is unique across them.
+Values must have the setting's type, in a preset as in a keyword argument
+(:mod:`vidfiqa.config_values`: ``write_series = "yes"`` is refused, naming the file and key).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..config_values import coerce
 from ..errors import ConfigError
 
 # The presets live in the repository's configs/; vidfiqa/presets links to them so that wheels
@@ -130,42 +133,21 @@ def load_config(config: str | Path | None) -> dict[str, Any]:
         for name, item in items:
             if name in flat:
                 raise ConfigError(f"{path}: {name!r} is set twice")
-            flat[name] = item
+            if name not in FIELD_TYPES:
+                raise ConfigError(f"{path}: unknown setting {name!r}")
+            flat[name] = coerce(item, FIELD_TYPES[name], name, where=str(path))
     return flat
 
 
 def make_settings(config: str | Path | None = None, **overrides: Any) -> RunSettings:
-    """Defaults, then the preset, then ``overrides`` (entries that are None are ignored)."""
-    values = load_config(config)
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    unknown = sorted(set(values) - set(FIELD_TYPES))
+    """Defaults, then the preset, then ``overrides`` (entries that are None are ignored).
+
+    Preset and override values must have their setting's type (:mod:`vidfiqa.config_values`).
+    """
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(overrides) - set(FIELD_TYPES))
     if unknown:
         raise ConfigError(f"unknown setting{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
-    return replace(RunSettings(), **{k: _coerce(k, v) for k, v in values.items()}).validate()
-
-
-def _coerce(name: str, value: Any) -> Any:
-    """TOML and keyword values to the field's type, with a one-line error when that fails."""
-    kind = FIELD_TYPES[name]
-    try:
-        if kind == "bool":
-            if isinstance(value, str):
-                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(value)
-                return value.lower() in ("true", "1", "yes")
-            return bool(value)
-        if kind == "int":
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
-        if kind in ("float", "float | None"):
-            if value is None or (isinstance(value, str) and value.lower() in ("none", "")):
-                if kind == "float":
-                    raise ValueError(value)
-                return None
-            return float(value)
-        if kind in ("str", "str | None"):
-            return None if value is None else str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"setting {name} needs a {kind} value, got {value!r}") from None
-    return value
+    values = load_config(config)
+    values.update({k: coerce(v, FIELD_TYPES[k], k) for k, v in overrides.items()})
+    return replace(RunSettings(), **values).validate()
