@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vidfiqa.boxes import iou_matrix
 from vidfiqa.faces import Faces
-from vidfiqa.track import ByteTracker, TrackerSettings, iou_matrix
+from vidfiqa.track import ByteTracker, TrackerSettings
 
 
 def frame(boxes, scores, i=0) -> Faces:
