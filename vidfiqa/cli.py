@@ -104,6 +104,7 @@ def faces(inputs, out_dir, largest_only, no_crops, detector, detector_model, inp
                 f = result.faces[i]
                 crop_name = ""
                 if not no_crops:
+                    assert f.crops is not None  # the photo pipeline aligns every face it returns
                     crop_name = f"crops/{stem}_{i}.png"
                     ok, png = cv2.imencode(".png", f.crops[0][..., ::-1])
                     atomic_write_bytes(out / crop_name, png.tobytes(), durable=False)
@@ -144,6 +145,7 @@ def embed(inputs, out_file, model, weights, backend, batch_size, aligned, all_fa
             stats.add(result, console)
             if result.faces is None:
                 continue
+            assert result.faces.embeddings is not None  # set by the embedder stage
             for i in range(len(result.faces)):
                 vectors.append(result.faces.embeddings[i])
                 rows.append([str(result.path), i, *_fmt(result.faces.boxes[i])])

@@ -60,4 +60,5 @@ def _convert(value: Any, kind: str) -> Any:
         return float(value)
     if isinstance(value, Integral):
         return int(value)
-    return int(value) if float(value).is_integer() else _REFUSED
+    number = float(value)
+    return int(number) if number.is_integer() else _REFUSED

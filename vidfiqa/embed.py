@@ -156,6 +156,8 @@ def make_embedder(
         return TorchEmbedder(name, weights, device, batch_size)
     if backend != "onnx":
         raise ConfigError(f"unknown backend {backend!r}: use torch or onnx")
+    if spec.preprocessing is None:
+        raise ConfigError(f"{name} is not a PyTorch backbone and cannot be exported to ONNX")
     from .onnx_session import providers_for
 
     providers = providers_for(device)

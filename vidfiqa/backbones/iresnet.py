@@ -57,6 +57,12 @@ class IResNet(nn.Module):
     """The insightface IResNet trunk with its 512-d embedding head."""
 
     fc_scale = 7 * 7  # spatial size after four stride-2 stages on a 112x112 input
+    # The four stages, set in __init__ with setattr (their names are the checkpoints' keys);
+    # declared for type checkers.
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
 
     def __init__(self, layers: Sequence[int], num_features: int = 512, dropout: float = 0.0):
         super().__init__()

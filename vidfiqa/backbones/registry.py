@@ -190,13 +190,14 @@ def find_weights(spec: ModelSpec, weights: str | Path | None = None, *, check_sh
             )
     else:
         dirs = _search_dirs(spec)
-        path = next((d / spec.weight_file for d in dirs if (d / spec.weight_file).is_file()), None)
-        if path is None:
+        found = next((d / spec.weight_file for d in dirs if (d / spec.weight_file).is_file()), None)
+        if found is None:
             searched = os.pathsep.join(str(d) for d in dirs)
             raise WeightsError(
                 f"{spec.name}: weight file {spec.weight_file} not found ({spec.checksum_text}); "
                 f"{_where_to_put(spec)}; searched: {searched}"
             )
+        path = found
     return _verify(spec, path) if check_sha256 else path
 
 

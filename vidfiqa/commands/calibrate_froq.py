@@ -64,6 +64,7 @@ def froq(inputs, out_file, aligned, model, weights, standardize, alpha, max_samp
         for result in pipeline.run(paths):
             stats.add(result, console)
             if result.faces is not None and len(result.faces):
+                assert result.faces.crops is not None  # the photo pipeline aligns every face it returns
                 crops.append(result.faces.crops[0])
                 progress.advance(task)
             if len(crops) >= max_samples:

@@ -140,6 +140,7 @@ def process_photos(paths, embedder, detector, scorers: dict, aligned: bool, batc
             if result.faces is None or len(result.faces) == 0:
                 continue
             i = where[Path(result.path).resolve()]
+            assert result.faces.embeddings is not None  # set by the embedder stage
             vectors[i] = result.faces.embeddings[0]
             scoring.add(i, result.faces[:1])
         scoring.flush()
@@ -286,6 +287,7 @@ def edc(identities_csv, pairs_file, model, weights, backend, methods, score_spec
     missing = {name: int((photos.found & ~np.isfinite(q)).sum()) for name, q in quality.items()}
     keep = photos.found & np.all([np.isfinite(q) for q in quality.values()], axis=0)
     if pairs is None:
+        assert labels is not None  # pairs come from a pairs file or are built from the identity labels
         pairs = all_pairs(labels[keep], max_impostors=max_impostors, seed=seed)
         dropped = 0
     else:

@@ -30,6 +30,7 @@ def load_crops(inputs, aligned: bool, det_kwargs: dict, console) -> np.ndarray:
             skipped += 1
             console.print(f"[yellow]skipped[/] {result.error}", soft_wrap=True)
             continue
+        assert result.faces.crops is not None  # the photo pipeline aligns every face it returns
         crops.append(result.faces.crops)
     if not crops:
         raise InputError("no face crops found in the inputs; nothing to train on")

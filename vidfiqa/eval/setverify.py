@@ -354,10 +354,10 @@ def frame_level_edc(
     counts = {"videos": len(keys), "people": len(people), "frames_per_video": frames_per_video}
     if not keys or sum(len(q) for q in quality) == 0:
         return {**counts, "frames": 0, "skipped": "no frame with a face"}
-    video_id, person_id = np.concatenate(video_id), np.concatenate(person_id)
-    pairs = _cross_video_pairs(video_id, person_id, max_impostors, rng)
+    frame_video, frame_person = np.concatenate(video_id), np.concatenate(person_id)
+    pairs = _cross_video_pairs(frame_video, frame_person, max_impostors, rng)
     n_gen, n_imp = int(pairs.genuine.sum()), int((~pairs.genuine).sum())
-    counts.update(frames=int(video_id.size), genuine_pairs=n_gen, impostor_pairs=n_imp)
+    counts.update(frames=int(frame_video.size), genuine_pairs=n_gen, impostor_pairs=n_imp)
     if n_gen == 0 or n_imp == 0:
         why = "no person has two videos with faces" if n_gen == 0 else "all videos show one person"
         return {**counts, "skipped": f"{why}: an EDC needs genuine and impostor pairs"}

@@ -66,7 +66,7 @@ class StreamConfig:
         return not urlsplit(self.url).scheme
 
 
-_STREAM_TYPES = {f.name: f.type for f in fields(StreamConfig) if f.name not in ("settings", "source_file")}
+_STREAM_TYPES: dict[str, str] = {f.name: str(f.type) for f in fields(StreamConfig) if f.name not in ("settings", "source_file")}
 
 
 def load_stream(path: str | Path, base_config: str | Path | None = None) -> StreamConfig:

@@ -9,10 +9,15 @@ Values must have the setting's type, in a preset as in a keyword argument
 
 from __future__ import annotations
 
-import tomllib
+import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, as a package
+    import tomli as tomllib  # type: ignore[import-not-found]
 
 from ..config_values import coerce
 from ..errors import ConfigError
@@ -100,7 +105,8 @@ class RunSettings:
         return self
 
 
-FIELD_TYPES = {f.name: f.type for f in fields(RunSettings)}
+# Each field's annotation as written (a string: this module uses postponed annotations).
+FIELD_TYPES: dict[str, str] = {f.name: str(f.type) for f in fields(RunSettings)}
 
 
 def presets() -> list[str]:

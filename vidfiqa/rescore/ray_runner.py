@@ -55,7 +55,6 @@ def run_on_ray(items: list[VideoItem], settings: RescoreSettings, shards: Path, 
     if gpus:
         settings = replace(settings, device="cuda")
 
-    @ray.remote(num_cpus=0 if gpus else 1, num_gpus=1 if gpus else 0)
     class RescoreActor:
         def __init__(self, settings: RescoreSettings):
             import os
@@ -71,8 +70,10 @@ def run_on_ray(items: list[VideoItem], settings: RescoreSettings, shards: Path, 
             write_shard(self.worker.process(item), Path(path))
             return item.key
 
+    # ray.remote applied as a call, not as a decorator, so type checkers see the actor class it returns.
+    remote_actor = ray.remote(num_cpus=0 if gpus else 1, num_gpus=1 if gpus else 0)(RescoreActor)
     count = max(1, min(len(items), gpus or cpus))
-    actors = [RescoreActor.remote(settings) for _ in range(count)]
+    actors = [remote_actor.remote(settings) for _ in range(count)]
     try:
         pool = ActorPool(actors)
         yield from pool.map_unordered(lambda actor, item: actor.score.remote(item, str(shards / item.shard_name)), items)

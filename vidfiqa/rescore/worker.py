@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from ..boxes import window_to_frame
 from ..errors import InputError
 from ..faces import Faces
 from .items import VideoItem
+
+if TYPE_CHECKING:
+    from ..quality.ediffiqa import EDifFIQA
 
 DEVICE_METHODS = ("ediffiqa", "faceqan", "froq", "diffiqa")  # the methods that run a network
 COLUMNS = ("video", "frame_index", "frame", "path", "pts", "detected", "x1", "y1", "x2", "y2", "detector_score", "quality", "embedding")
@@ -50,12 +54,15 @@ class RescoreWorker:
         if settings.method in DEVICE_METHODS:
             options.setdefault("device", settings.device)
         self.scorer = make_scorer(settings.method, **options)
-        self.student = None
+        self.student: EDifFIQA | None = None
         self.embedder = None
         if settings.embed == "student":
             from ..quality.ediffiqa import EDifFIQA
 
-            self.student = self.scorer if settings.method == "ediffiqa" and not settings.method_options else EDifFIQA(device=settings.device)
+            if settings.method == "ediffiqa" and not settings.method_options and isinstance(self.scorer, EDifFIQA):
+                self.student = self.scorer  # the scorer already is the student: no second copy
+            else:
+                self.student = EDifFIQA(device=settings.device)
         elif settings.embed != "none":
             from ..embed import make_embedder
 
@@ -64,7 +71,8 @@ class RescoreWorker:
     # ------------------------------------------------------------------ one item
     def process(self, item: VideoItem) -> dict[str, list]:
         """Per-frame rows (column -> list) for the chosen frames of ``item``."""
-        frames, rows = self._frames(item), {c: [] for c in COLUMNS}
+        frames = self._frames(item)
+        rows: dict[str, list] = {c: [] for c in COLUMNS}
         found: list[Faces] = []
         images: dict[int, np.ndarray] = {}
         for position, (frame_number, path, pts, image, box) in enumerate(frames):
@@ -93,7 +101,9 @@ class RescoreWorker:
 
     def _score(self, faces: Faces, images: dict[int, np.ndarray], rows: dict[str, list]) -> None:
         faces = self.aligner(faces, images)
+        assert faces.crops is not None  # the aligner sets them
         quality = np.asarray(self.scorer.score(faces.crops, faces), np.float64)
+        embeddings: np.ndarray | None
         if self.student is not None:
             embeddings = self.student.score_and_embed(faces.crops)[1]
         elif self.embedder is not None:
