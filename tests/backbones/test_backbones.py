@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import DATA, MOBILEFACENET_ONNX, MOBILEFACENET_PT, need
+from conftest import DATA, MOBILEFACENET_ONNX, MOBILEFACENET_PT, need, need_module
 from vidfiqa.backbones import (
     ARCFACE,
     IMAGENET,
@@ -53,11 +53,6 @@ def glint() -> dict[str, np.ndarray]:
     return out
 
 
-@pytest.fixture(scope="module")
-def mfn_torch() -> TorchEmbedder:
-    return TorchEmbedder("mobilefacenet", weights=need(MOBILEFACENET_PT))
-
-
 def _one_line(exc: pytest.ExceptionInfo) -> str:
     msg = str(exc.value)
     assert msg and "\n" not in msg
@@ -83,7 +78,7 @@ def test_preprocessing_formulas():
 
 # ----------------------------------------------------------------------------- MobileFaceNet
 def test_mobilefacenet_loads_strict_and_matches_reference_onnx(glint):
-    ort = pytest.importorskip("onnxruntime")
+    ort = need_module("onnxruntime")
     model = load_backbone("mobilefacenet", weights=need(MOBILEFACENET_PT))
     assert not model.training
     assert sum(p.numel() for p in model.parameters()) == 999_936
@@ -314,7 +309,7 @@ def test_dlib_missing_is_one_line_install_hint(monkeypatch):
 
 
 def test_dlib_descriptors_separate_identities(glint):
-    pytest.importorskip("dlib", reason="dlib is optional: pip install -e '.[dlib]'")
+    need_module("dlib", "dlib is optional: pip install -e '.[dlib]'")
     embedder = make_embedder("dlib")
     names = list(glint)[:2]
     crops = np.concatenate([glint[n][:3] for n in names])  # 2 identities x 3 images

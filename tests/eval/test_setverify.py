@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import DATA, MOBILEFACENET_PT, need
+from conftest import DATA, need, need_module
 from vidfiqa.eval import setverify as sv
 
 NAN = np.nan
@@ -161,7 +161,7 @@ def test_frame_level_edc_on_toy_videos():
 
 # ----------------------------------------------------------------------------- the command
 def _write_parquet(path, videos):
-    pa = pytest.importorskip("pyarrow")
+    pa = need_module("pyarrow")
     import pyarrow.parquet as pq
 
     rows = {"video": [], "frame_index": [], "quality": [], "embedding": []}
@@ -204,20 +204,17 @@ FRAMES_PER_VIDEO = 10
 
 
 @pytest.fixture(scope="module")
-def ytf_videos(shared_models):
+def ytf_videos(shared_models, retinaface, student, mfn_onnx):
     """The 8 subset videos, 10 evenly spaced frames each: MobileFaceNet embeddings, student quality."""
     import os
 
     os.environ.setdefault("VIDFIQA_WEIGHTS", str(shared_models))
-    from vidfiqa.detect import RetinaFaceDetector
-    from vidfiqa.embed import make_embedder
     from vidfiqa.photos import PhotoPipeline
-    from vidfiqa.quality.ediffiqa import EDifFIQA
 
     root = need(DATA / "ytf_subset" / "frame_images_DB")
-    embedder = make_embedder("mobilefacenet", weights=need(MOBILEFACENET_PT), backend="onnx")
+    embedder = mfn_onnx
     # The student sets quality (and its own embedding); the embedder then puts MobileFaceNet's.
-    pipeline = PhotoPipeline(RetinaFaceDetector(), stages=[EDifFIQA(), embedder], largest_only=True, chunk_size=16)
+    pipeline = PhotoPipeline(retinaface, stages=[student, embedder], largest_only=True, chunk_size=16)
     videos = {}
     for folder in sorted(p for p in root.glob("*/*") if p.is_dir()):
         frames = sorted(folder.glob("*.jpg"), key=lambda p: int(p.stem.split(".")[-1]))

@@ -34,27 +34,16 @@ def test_all_pairs_counts():
     assert roc_auc(comparison_scores(emb, pairs), pairs.genuine) == 1.0
 
 
-@pytest.fixture(scope="module")
-def embedder(shared_models):
-    import os
-
-    os.environ.setdefault("VIDFIQA_WEIGHTS", str(shared_models))
-    from vidfiqa.embed import make_embedder
-
-    return make_embedder("mobilefacenet", weights=shared_models / "mobilefacenet_foamliu.pt", backend="onnx")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name, aligned", [("faces", False), ("glint24_aligned", True)])
-def test_mobilefacenet_verification_auc(embedder, name, aligned):
+def test_mobilefacenet_verification_auc(mfn_onnx, retinaface, name, aligned):
     from vidfiqa.datasets import read_identity_csv
-    from vidfiqa.detect import RetinaFaceDetector
     from vidfiqa.eval.verification import verify
     from vidfiqa.photos import embed_photos
 
     ids = read_identity_csv(need(DATA / name / "identities.csv"))
     assert not ids.missing
-    emb, found = embed_photos(ids.paths, embedder, None if aligned else RetinaFaceDetector(), aligned_input=aligned)
+    emb, found = embed_photos(ids.paths, mfn_onnx, None if aligned else retinaface, aligned_input=aligned)
     assert found.mean() > 0.97, f"faces found in only {found.mean():.1%} of {name}"
     report = verify(name, emb[found], ids.labels[found], photos=len(ids))
     print(report.row())

@@ -10,11 +10,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import DATA, need
+from conftest import DATA, missing, need
 from vidfiqa import degrade
 from vidfiqa.quality.ediffiqa import BUNDLED_ONNX
 
-pytestmark = pytest.mark.skipif(not BUNDLED_ONNX.is_file(), reason=f"bundled student {BUNDLED_ONNX.name} not in this checkout")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _bundled_student():
+    if not BUNDLED_ONNX.is_file():
+        missing(f"bundled student {BUNDLED_ONNX.name} not in this checkout")
 
 
 def _sharpest_glint(n_people=8):
@@ -28,35 +33,30 @@ def _sharpest_glint(n_people=8):
     return np.stack(crops)
 
 
-def test_student_ranks_clean_above_blurred_and_downscaled():
-    from vidfiqa.quality import make_scorer
-
-    scorer = make_scorer("ediffiqa")
+def test_student_ranks_clean_above_blurred_and_downscaled(student):
+    scorer = student
     clean = _sharpest_glint()
     ruined = np.stack([degrade.apply(c, "blur;sigma=3+downscale;size=24") for c in clean])
     q_clean, q_ruined = scorer.score(clean), scorer.score(ruined)
     assert np.all(q_clean > q_ruined), (q_clean, q_ruined)
 
 
-def test_student_quality_falls_with_severity():
-    from vidfiqa.quality import make_scorer
-
-    scorer = make_scorer("ediffiqa")
+def test_student_quality_falls_with_severity(student):
+    scorer = student
     clean = _sharpest_glint(6)
     means = [scorer.score(np.stack([degrade.apply(c, f"blur;sigma={s}") for c in clean])).mean() for s in (0.5, 1.5, 3.0, 5.0)]
     assert all(a > b for a, b in zip(means, means[1:])), means
 
 
-def test_student_embedding_keeps_identity(shared_models):
+def test_student_embedding_keeps_identity(student):
     """The student's embedding still recognises people (it is what keeps selected frames diverse)."""
     from vidfiqa.datasets import read_identity_csv
     from vidfiqa.eval.verification import verify
-    from vidfiqa.quality.ediffiqa import EDifFIQA
 
     ids = read_identity_csv(need(DATA / "glint24_aligned" / "identities.csv"))
     keep = np.flatnonzero(np.arange(len(ids)) % 4 == 0)
     crops = np.stack([np.asarray(Image.open(ids.paths[i]).convert("RGB")) for i in keep])
-    _, emb = EDifFIQA().score_and_embed(crops)
+    _, emb = student.score_and_embed(crops)
     assert emb.shape == (len(keep), 128)
     assert verify("glint", emb, ids.labels[keep], photos=len(keep)).auc > 0.95
 
@@ -74,11 +74,10 @@ def test_score_cli_reports_missing_faces(tmp_path, astronaut):
     assert "no face found" in res.stderr and "broken.jpg" in res.stderr
 
 
-def test_student_edc_on_held_out_people(shared_models):
+def test_student_edc_on_held_out_people(student, mfn_onnx):
     """EDC on glint24 people the student never saw (the development split) with seeded degraded
     copies: the student beats sharpness and random, and is no worse than its teacher signal."""
     from vidfiqa.datasets import read_identity_csv
-    from vidfiqa.embed import make_embedder
     from vidfiqa.eval.edc import evaluate
     from vidfiqa.eval.verification import all_pairs, comparison_scores
     from vidfiqa.quality import make_scorer
@@ -92,10 +91,10 @@ def test_student_edc_on_held_out_people(shared_models):
     degraded = np.stack([degrade.apply(c, degrade.sample(rng)) for c in clean])
     crops = np.concatenate([clean, degraded])
     labels = np.concatenate([ids.labels[dev]] * 2)
-    embeddings = make_embedder("mobilefacenet", weights=shared_models / "mobilefacenet_foamliu.pt", backend="onnx").embed(crops)
+    embeddings = mfn_onnx.embed(crops)
     pairs = all_pairs(labels, max_impostors=None)
     quality = {
-        "student": make_scorer("ediffiqa").score(crops),
+        "student": student.score(crops),
         "sharpness": make_scorer("sharpness").score(crops),
         "embedding_norm": np.linalg.norm(embeddings, axis=1),
         "random": rng.random(len(crops)),

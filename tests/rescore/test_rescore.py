@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import DATA, REPO, need
+from conftest import DATA, REPO, need, need_module
 from vidfiqa.errors import ConfigError
 from vidfiqa.rescore import RescoreSettings, find_items, rescore
 
@@ -85,7 +85,7 @@ def test_interrupted_run_resumes_where_it_stopped(two_videos, tmp_path):
 
 
 def test_ray_gives_the_same_scores(two_videos, tmp_path):
-    pytest.importorskip("ray", reason="the ray extra: pip install -e '.[ray]'")
+    need_module("ray", "the ray extra: pip install -e '.[ray]'")
     settings = RescoreSettings(max_frames=3)
     rescore(two_videos, tmp_path / "local.parquet", settings, log=quiet)
     rescore(two_videos, tmp_path / "ray.parquet", settings, ray="local", ray_cpus=2, log=quiet)

@@ -36,11 +36,9 @@ def test_relative_position_correction_toy():
     assert corrected[0] == pytest.approx(0.9 - 0.5 * distance[0], abs=1e-6)
 
 
-def test_certainty_ratio_and_weights_on_real_faces(shared_models):
-    from vidfiqa.embed import make_embedder
-
+def test_certainty_ratio_and_weights_on_real_faces(mfn_onnx):
     crops, names = _glint_crops()
-    emb = make_embedder("mobilefacenet", weights=shared_models / "mobilefacenet_foamliu.pt", backend="onnx").embed(crops)
+    emb = mfn_onnx.embed(crops)
     cr = certainty_ratio(emb, names)
     assert np.all(np.isfinite(cr)) and np.all(cr > 0)
     # A crop with a wrong identity label is less certain than the correctly labelled crops.
@@ -98,11 +96,10 @@ def test_student_onnx_export_matches_torch(tmp_path):
 
 
 # ------------------------------------------------------------------------------- training loop
-def test_training_learns_labels_keeps_embeddings_and_resumes(tmp_path, shared_models):
+def test_training_learns_labels_keeps_embeddings_and_resumes(tmp_path, shared_models, mfn_onnx):
     import torch
 
     from vidfiqa.backbones.preprocess import IMAGENET
-    from vidfiqa.embed import make_embedder
     from vidfiqa.train.ediffiqa import TrainConfig, TrainData, predict, train
 
     crops, names = _glint_crops(4, 8)
@@ -111,7 +108,7 @@ def test_training_learns_labels_keeps_embeddings_and_resumes(tmp_path, shared_mo
     blurred = np.array([degrade.apply(c, "blur;sigma=4") for c in crops])
     x = np.concatenate([crops, blurred])
     labels = np.r_[np.full(len(crops), 0.9), np.full(len(crops), 0.1)].astype(np.float32)
-    emb = make_embedder("mobilefacenet", weights=shared_models / "mobilefacenet_foamliu.pt", backend="onnx")
+    emb = mfn_onnx
     data = TrainData(x, emb.embed(x), emb.embed(np.ascontiguousarray(x[:, :, ::-1])), labels, np.ones(len(x), np.float32))
     init = torch.load(shared_models / "mobilefacenet_foamliu.pt", map_location="cpu", weights_only=True)
     config = TrainConfig(epochs=6, batch_size=16, lr_head=3e-3, seed=int(rng.integers(100)))

@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import DATA, need
+from conftest import DATA, missing, need, skip_anywhere
 from vidfiqa.errors import ConfigError, InputError
 from vidfiqa.video import gpu_available, open_source
 from vidfiqa.video.imageseq_source import natural_key
@@ -125,7 +125,7 @@ def test_variable_frame_rate_timestamps_are_exact(tmp_path, decoder):
 @pytest.mark.parametrize("decoder", FILE_DECODERS)
 def test_rotation_metadata_is_applied(tmp_path, decoder):
     if not hasattr(av.video.stream.VideoStream, "set_display_rotation"):
-        pytest.skip("this PyAV cannot write a display matrix (no VideoStream.set_display_rotation)")
+        missing("this PyAV cannot write a display matrix (no VideoStream.set_display_rotation)")
     image = np.zeros((240, 320, 3), np.uint8)
     image[:60, :100] = 255  # marker in the top-left corner of the stored pixels
     # What phones write for portrait video: display = stored pixels turned 90 degrees clockwise.
@@ -214,7 +214,7 @@ def test_truncated_mp4_with_index_first_yields_what_is_there(tmp_path):
 def test_truncated_mp4_with_index_last_is_refused(tmp_path, decoder):
     moov_last = [p for p in sorted(need(VIDEOS).glob("*.mp4")) if top_level_atoms(p.read_bytes())[-1] == "moov"]
     if not moov_last:
-        pytest.skip("no shared .mp4 has its moov atom at the end")
+        missing("no shared .mp4 has its moov atom at the end")
     path = truncated_copy(moov_last[0], tmp_path)
     with pytest.raises(InputError, match="index"):
         open_source(path, decoder=decoder)
@@ -288,6 +288,6 @@ def test_bad_arguments_raise_config_error(kwargs):
 
 def test_gpu_decoder_without_gpu_is_a_config_error():
     if gpu_available():
-        pytest.skip("a GPU decoder is usable here")
+        skip_anywhere("a GPU decoder is usable here")
     with pytest.raises(ConfigError, match="GPU decoding is not available"):
         open_source(need(AVI), decoder="gpu")
