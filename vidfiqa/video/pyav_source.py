@@ -10,6 +10,7 @@ about as much as the decoding, is skipped for frames that are dropped.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from fractions import Fraction
 from itertools import chain
 from pathlib import Path
@@ -39,6 +40,33 @@ NETWORK_TIMEOUT_S = 10.0
 RTSP_DEFAULT_OPTIONS = {"rtsp_transport": "tcp", "timeout": str(int(NETWORK_TIMEOUT_S * 1e6))}
 # This many rejected packets in a row means the rest of the input is not video any more.
 MAX_CONSECUTIVE_BAD_PACKETS = 25
+
+
+@dataclass
+class PendingFrame:
+    """A decoded frame before RGB conversion; :meth:`convert` gives the upright RGB ``Frame``
+    (None when FFmpeg cannot convert it, with the reason in ``error``)."""
+
+    index: int
+    pts: float
+    decoded: av.VideoFrame
+    stored_size: tuple[int, int]  # width, height as stored (before rotation)
+    rotation: int
+    error: str | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Width, height of the converted (upright) image."""
+        return rotated_size(*self.stored_size, self.rotation)
+
+    def convert(self) -> Frame | None:
+        try:
+            image = self.decoded.to_ndarray(format="rgb24")
+        except (av.FFmpegError, ValueError) as err:
+            self.error = f"cannot convert frame {self.index} to RGB: {error_text(err)}"
+            return None
+        image = rotate_upright(fit_size(image, *self.stored_size), self.rotation)
+        return Frame(index=self.index, pts=self.pts, image=image)
 
 
 class PyAVSource(FrameSource):
@@ -127,6 +155,16 @@ class PyAVSource(FrameSource):
                 yield frame
 
     def _frames(self) -> Iterator[Frame]:
+        for pending in self.pending():
+            frame = pending.convert()
+            if frame is None:
+                self.stopped_early = pending.error
+                return
+            yield frame
+
+    def pending(self) -> Iterator["PendingFrame"]:
+        """The frames as decoded, not yet converted to RGB: a live reader queues these (YUV 4:2:0
+        is half the size of RGB) and the analysis converts only the frames it does not drop."""
         origin = self._time_origin(self._first)
         info = self.info
         stored_width, stored_height = rotated_size(info.width, info.height, info.rotation)  # undo the swap
@@ -139,13 +177,7 @@ class PyAVSource(FrameSource):
                 pts = float(frame.pts * frame.time_base - origin)
             else:
                 pts = index / info.fps if info.fps else math.nan
-            try:
-                image = frame.to_ndarray(format="rgb24")
-            except (av.FFmpegError, ValueError) as err:
-                self.stopped_early = f"cannot convert frame {index} to RGB: {error_text(err)}"
-                return
-            image = rotate_upright(fit_size(image, stored_width, stored_height), info.rotation)
-            yield Frame(index=index, pts=pts, image=image)
+            yield PendingFrame(index, pts, frame, (stored_width, stored_height), info.rotation)
         if self.stopped_early is None and not info.is_live:
             self.stopped_early = shortfall_reason(index + 1 + self.skipped, self.header_frames)
 

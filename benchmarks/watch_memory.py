@@ -1,0 +1,122 @@
+"""Memory of `vidfiqa watch` against the number of cameras: what one more camera costs.
+
+    python benchmarks/watch_memory.py [--cameras 1 4] [--seconds 40] [--clip ../shared/data/videos/liveportrait_s18.mp4]
+
+For each camera count a fresh `vidfiqa watch` process replays the clip (1280x720, 30 fps) as that
+many live cameras (stream files with ``loop = true``: each paced at the clip's own frame rate,
+default pipeline settings).  Its resident memory (RSS) is sampled every second; reported are the
+median over the second half of the run (steady state) and the peak (VmHWM).  The cost per added
+camera is (steady RSS with the most cameras - with the fewest) / (difference in cameras).
+Cameras whose model settings agree share one set of models (vidfiqa/pipeline/models.py), so what
+a camera adds is its reader, decoder, frame queue and tracker.  Results:
+benchmarks/results/watch_memory_<host>.json with the machine and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SHARED = Path(os.environ.get("VIDFIQA_SHARED", REPO.parent / "shared"))
+
+
+def status_kib(pid: int, field: str) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return float(line.split()[1])
+    return float("nan")
+
+
+def measure(cameras: int, clip: Path, seconds: float, work: Path) -> dict:
+    folder = work / f"cams{cameras}"
+    (folder / "streams").mkdir(parents=True)
+    files = []
+    for i in range(cameras):
+        path = folder / "streams" / f"cam{i}.toml"
+        path.write_text(f'[stream]\nname = "cam{i}"\nurl = "{clip}"\nloop = true\n')
+        files.append(str(path))
+    log = open(folder / "watch.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "vidfiqa", "watch", *files, "-o", str(folder / "out"), "--duration", str(seconds)],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    samples: list[tuple[float, float]] = []
+    started = time.monotonic()
+    peak = float("nan")
+    try:
+        while proc.poll() is None:
+            try:
+                samples.append((time.monotonic() - started, status_kib(proc.pid, "VmRSS") / 1024))
+                peak = status_kib(proc.pid, "VmHWM") / 1024
+            except (OSError, ValueError):
+                break
+            time.sleep(1.0)
+        proc.wait(timeout=seconds + 120)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+        log.close()
+    steady = [rss for t, rss in samples if t >= seconds / 2]
+    summary = json.loads((folder / "out" / "watch_summary.json").read_text())
+    return {
+        "cameras": cameras,
+        "exit_code": proc.returncode,
+        "rss_steady_mib": round(statistics.median(steady), 1) if steady else None,
+        "rss_peak_mib": round(peak, 1),
+        "samples": len(samples),
+        "frames_processed_per_s": {name: round(s["frames_processed"] / seconds, 1) for name, s in summary["streams"].items()},
+        "frames_dropped_overload": {name: s["frames_dropped_overload"] for name, s in summary["streams"].items()},
+    }
+
+
+def machine() -> dict:
+    import onnxruntime
+
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
+    return {"host": socket.gethostname(), "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "onnxruntime": onnxruntime.__version__}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cameras", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--seconds", type=float, default=40.0)
+    parser.add_argument("--clip", type=Path, default=SHARED / "data" / "videos" / "liveportrait_s18.mp4")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "watch_memory_vm.json")
+    args = parser.parse_args()
+    load_start = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [measure(n, args.clip.resolve(), args.seconds, Path(tmp)) for n in args.cameras]
+    few, most = runs[0], runs[-1]
+    per_camera = None
+    if most["cameras"] > few["cameras"] and few["rss_steady_mib"] and most["rss_steady_mib"]:
+        per_camera = round((most["rss_steady_mib"] - few["rss_steady_mib"]) / (most["cameras"] - few["cameras"]), 1)
+    report = {
+        "benchmark": "watch_memory",
+        "clip": str(args.clip.name),
+        "seconds": args.seconds,
+        "runs": runs,
+        "rss_per_added_camera_mib": per_camera,
+        "machine": machine(),
+        "load_average_start": [round(v, 2) for v in load_start],
+        "load_average_end": [round(v, 2) for v in os.getloadavg()],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps({k: report[k] for k in ("runs", "rss_per_added_camera_mib", "load_average_start")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
