@@ -39,6 +39,7 @@ def score_images(
         if result.faces is None or len(result.faces) == 0:
             yield {"path": str(result.path), "face": None, "quality": None, "error": result.error, "box": None}
             continue
+        assert result.faces.quality is not None  # the scorer stage sets it
         for i in range(len(result.faces)):
             yield {
                 "path": str(result.path),

@@ -40,7 +40,7 @@ to a resized detector input).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -146,7 +146,7 @@ class Faces:
         if len(parts) == 1:
             return parts[0]
         non_empty = [p for p in parts if len(p)]
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         for f in fields(cls):
             if f.name in _REQUIRED:
                 kwargs[f.name] = np.concatenate([getattr(p, f.name) for p in parts])
@@ -163,19 +163,18 @@ class Faces:
 
     def __getitem__(self, index: IndexLike) -> "Faces":
         """Select rows (int, slice, index array or boolean mask); always returns ``Faces``."""
-        if isinstance(index, (int, np.integer)):
-            index = [int(index)]
-        kwargs = {}
+        rows = [int(index)] if isinstance(index, (int, np.integer)) else index
+        kwargs: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            kwargs[f.name] = None if value is None else value[index]
+            kwargs[f.name] = None if value is None else value[rows]
         return Faces(**kwargs)
 
     def __iter__(self):
         for i in range(len(self)):
             yield self[i]
 
-    def replace(self, **changes: np.ndarray | None) -> "Faces":
+    def replace(self, **changes: Any) -> "Faces":
         """A new record with some fields replaced or added (the others are shared, not copied)."""
         return replace(self, **changes)
 

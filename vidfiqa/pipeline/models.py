@@ -75,7 +75,7 @@ class Models:
         # The decoder runs in its own thread; models that also take every core make both slower
         # (measured on 2 cores: 115 vs 74 frames/s for the fast preset).
         threads = s.threads or max(1, default_threads() - 1)
-        common = dict(model_path=s.detector_model, device=s.device, score_threshold=s.detect_score, threads=threads)
+        common: dict[str, Any] = dict(model_path=s.detector_model, device=s.device, score_threshold=s.detect_score, threads=threads)
         detector = detector or make_detector(s.detector, input_size=s.input_size, **common)
         region = None
         if s.detect_every > 1:

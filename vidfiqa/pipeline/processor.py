@@ -153,8 +153,8 @@ class TrackProcessor:
             turn[i] = history.detections_seen % s.score_every == 0
             history.detections_seen += 1
         big &= turn
-        for i in np.flatnonzero(~big):  # seen but too small to judge (or skipped): in the series, unscored
-            self.histories[int(faces.track_id[i])].observe(faces[int(i)])
+        for row in np.flatnonzero(~big):  # seen but too small to judge (or skipped): in the series, unscored
+            self.histories[int(faces.track_id[row])].observe(faces[int(row)])
         faces = faces[big]
         if len(faces):
             with self.times("align"):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -52,6 +53,9 @@ def build_model(variant: str = "T"):
     if variant not in VARIANTS:
         raise ConfigError(f"unknown eDifFIQA variant {variant!r}: choose one of {', '.join(VARIANTS)}")
     spec = get_spec(VARIANTS[variant][0])
+    if spec.builder is None:  # pragma: no cover - every variant's backbone is a torch model
+        raise ConfigError(f"eDifFIQA {variant}: backbone {spec.name} has no PyTorch builder")
+    builder: Callable[[], Any] = spec.builder  # narrowed once, for the class below
 
     class MLPHead(nn.Module):
         def __init__(self, dim: int, hidden: int = 1024):
@@ -66,7 +70,7 @@ def build_model(variant: str = "T"):
     class EDifFIQAModel(nn.Module):
         def __init__(self):
             super().__init__()
-            self.base_model = spec.builder()
+            self.base_model = builder()
             self.mlp = MLPHead(spec.embedding_dim)
             self.embedding_dim = spec.embedding_dim
 
@@ -135,8 +139,8 @@ class EDifFIQA(QualityScorer):
         self.batch_size = int(batch_size)
         self._torch = None
         if checkpoint is not None:
-            self.preprocessing = VARIANTS[variant][1] if variant in VARIANTS else None
-            model = build_model(variant)
+            model = build_model(variant)  # refuses an unknown variant
+            self.preprocessing = VARIANTS[variant][1]
             load_checkpoint(model, checkpoint)
             self._torch = model.eval()
             self.embedding_dim = model.embedding_dim

@@ -32,7 +32,7 @@ class TrackHistory:
     pts: list[float] = field(default_factory=list)
     quality: list[float] = field(default_factory=list)  # NaN: detected but not scored (gated)
     detector_score: list[float] = field(default_factory=list)
-    boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
+    boxes: list[tuple[float, ...]] = field(default_factory=list)  # x1, y1, x2, y2
     pool: dict[int, Faces] = field(default_factory=dict)  # bucket -> one scored row
     detections_seen: int = 0  # counted when a detection arrives (its score may come later)
 
@@ -55,13 +55,14 @@ class TrackHistory:
 
     def offer(self, faces: Faces) -> None:
         """Scored rows of this track compete for the pool (a row must have ``quality``)."""
-        if faces.quality is None:
+        scores = faces.quality
+        if scores is None:
             raise ValueError("TrackHistory.offer: faces have no quality")
         for i, time_s in enumerate(self.time_of(faces)):
-            quality = float(faces.quality[i])
+            quality = float(scores[i])
             key = self._bucket(time_s)
             held = self.pool.get(key)
-            if not math.isfinite(quality) or (held is not None and quality <= float(held.quality[0])):
+            if not math.isfinite(quality) or (held is not None and quality <= _quality(held)):
                 continue
             self.pool[key] = faces[i]
         while len(self.pool) > self.capacity:
@@ -69,7 +70,7 @@ class TrackHistory:
             merged: dict[int, Faces] = {}
             for row in self.pool.values():
                 key = self._bucket(float(self.time_of(row)[0]))
-                if key not in merged or float(row.quality[0]) > float(merged[key].quality[0]):
+                if key not in merged or _quality(row) > _quality(merged[key]):
                     merged[key] = row
             self.pool = merged
 
@@ -80,3 +81,8 @@ class TrackHistory:
 
     def _bucket(self, time_s: float) -> int:
         return int(math.floor(time_s / self.bucket_s))
+
+
+def _quality(row: Faces) -> float:
+    assert row.quality is not None  # only scored rows enter the pool
+    return float(row.quality[0])
