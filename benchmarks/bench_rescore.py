@@ -36,11 +36,19 @@ METHODS = {
 }
 
 
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames-per-video", type=int, default=3)
     parser.add_argument("--diffiqa-frames-per-video", type=int, default=1, help="DifFIQA takes ~20 s a face on 2 CPU cores")
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
+    parser.add_argument("--videos", type=int, default=0, help="time only the first N videos (0: all 8)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / f"rescore_{platform.node() or 'host'}.json")
     args = parser.parse_args()
     os.environ.setdefault("VIDFIQA_WEIGHTS", str(REPO.parent / "shared" / "models"))
@@ -48,8 +56,13 @@ def main() -> None:
 
     from vidfiqa.rescore import RescoreSettings, RescoreWorker, find_items
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     run = Run("bench_rescore.py", sys.argv[1:])
     items, _ = find_items(YTF)
+    warm, items = items[0], items[: args.videos] if args.videos else items
     previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
     measured = {}
     for method in args.methods:
@@ -57,11 +70,11 @@ def main() -> None:
         settings = RescoreSettings(method=method, method_options=METHODS[method], max_frames=per_video)
         worker = RescoreWorker(settings)
         load_start = [round(x, 2) for x in os.getloadavg()]
-        worker.process(items[0])  # warm-up: first-call costs are not per-frame costs
+        worker.process(warm)  # warm-up: first-call costs are not per-frame costs
         start = time.perf_counter()
         frames = sum(len(worker.process(item)["video"]) for item in items)
         seconds = time.perf_counter() - start
-        entry = {"frames": frames, "frames_per_video": per_video, "seconds": round(seconds, 2), "frames_per_s": round(frames / seconds, 3),
+        entry = {"frames": frames, "videos": len(items), "frames_per_video": per_video, "torch_threads": torch_threads(), "seconds": round(seconds, 2), "frames_per_s": round(frames / seconds, 3),
                  "options": {k: Path(v).name if "/" in str(v) else v for k, v in METHODS[method].items()},
                  "load_average": {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}}
         if method == "diffiqa":
