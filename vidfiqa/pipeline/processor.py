@@ -23,6 +23,7 @@ from ..boxes import context_view
 from ..faces import Faces, object_column
 from ..quality.batching import ScoringQueue
 from ..select import SelectionRule, TrackHistory, TrackResult, finish_track
+from ..select.identity import IdentityWatch
 from ..video.shots import SceneCutDetector
 from ..video.source import Frame
 from .models import Models
@@ -140,12 +141,17 @@ class TrackProcessor:
         return len(self.histories)
 
     # ------------------------------------------------------------------ stages
+    def _new_history(self, track_id: int) -> TrackHistory:
+        s = self.settings
+        watch = IdentityWatch(threshold=s.identity_split, confirm=s.identity_confirm)
+        return TrackHistory(track_id, fps=self.fps, capacity=s.candidates, identity=watch)
+
     def _add(self, faces: Faces, frame: np.ndarray) -> None:
         """Record tracked faces; queue the ones that pass the size gate (and are due) for scoring."""
         s = self.settings
         self.counts.detections += len(faces)
         for tid in np.unique(faces.track_id):
-            self.histories.setdefault(int(tid), TrackHistory(int(tid), fps=self.fps, capacity=s.candidates))
+            self.histories.setdefault(int(tid), self._new_history(int(tid)))
         big = np.minimum(faces.widths, faces.heights) >= s.min_face_size
         turn = np.zeros(len(faces), bool)  # a track's 1st, (N+1)th, ... detection is scored
         for i, tid in enumerate(faces.track_id):
@@ -171,9 +177,42 @@ class TrackProcessor:
         self.counts.scored += len(scored)
         for tid in np.unique(scored.track_id):
             rows = scored[scored.track_id == tid]
-            history = self.histories[int(tid)]
-            history.observe(rows)
-            history.offer(rows)
+            for part_id, part in self._identity_parts(int(tid), rows):
+                history = self.histories[part_id]
+                history.observe(part)
+                history.offer(part)
+
+    def _identity_parts(self, track_id: int, rows: Faces) -> list[tuple[int, Faces]]:
+        """Split one track's newly scored rows (frame order) where another person takes over.
+
+        A split gives the rest of the track a fresh id (the tracker follows it under that id from
+        now on), moves the detections already recorded from that frame on into a new history,
+        and ends the earlier part with ``ended: "identity_change"``.  A flush scores every queued
+        face, so no face is left in the queue under the old id after a split."""
+        assert rows.embeddings is not None and rows.quality is not None
+        parts: list[tuple[int, Faces]] = []
+        start = 0
+        history = self.histories[track_id]
+        for i in range(len(rows)):
+            change = history.identity.check(int(rows.frame_index[i]), rows.embeddings[i], float(rows.quality[i]))
+            if change is None:
+                continue
+            done = rows[np.arange(start, i + 1)]
+            before, after = done[done.frame_index < change], done[done.frame_index >= change]
+            if len(before):
+                parts.append((track_id, before))
+            new_id = self.tracker.relabel(track_id)
+            self.histories[new_id] = history.split(change, new_id)
+            for part_id, part in parts:  # what came before the change belongs to the old part
+                self.histories[part_id].observe(part)
+                self.histories[part_id].offer(part)
+            parts = [(new_id, after)] if len(after) else []
+            self._end([track_id], "identity_change")
+            track_id, history, start = new_id, self.histories[new_id], i + 1
+        rest = rows[np.arange(start, len(rows))]
+        if len(rest):
+            parts.append((track_id, rest))
+        return parts
 
     def _end(self, track_ids: list[int], reason: str, keep_open: bool = False) -> None:
         """Select and hand over these tracks.  ``keep_open``: a fresh history starts (a long
@@ -186,7 +225,7 @@ class TrackProcessor:
             for tid in track_ids:
                 result = finish_track(self.histories.pop(tid), reason, self.rule)
                 if keep_open:
-                    self.histories[tid] = TrackHistory(tid, fps=self.fps, capacity=self.settings.candidates)
+                    self.histories[tid] = self._new_history(tid)
                 if result is None:
                     self.counts.dropped_short += 1
                     continue

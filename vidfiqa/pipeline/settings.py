@@ -52,6 +52,8 @@ class RunSettings:
     lost_after_s: float = _f(1.0, 'Seconds a face may be missing before its track ends.')
     scene_cut: float = _f(0.55, 'Colour-histogram distance between frames that counts as a scene cut (0: off).')
     min_track_detections: int = _f(3, 'Tracks with fewer detections are dropped as spurious.')
+    identity_split: float = _f(0.35, "Split a track where its face embedding's cosine to the track's template stays below this (another person took over; 0: off).")
+    identity_confirm: int = _f(3, 'Scored faces in a row that must disagree with the track before it is split (one blurred frame never splits).')
     # ---- score
     quality_method: str = _f("ediffiqa", 'Quality method that ranks the frames: ediffiqa (the bundled student) or any `vidfiqa score --method`; diversity always uses the student\'s embeddings.')
     quality_model: str | None = _f(None, 'eDifFIQA ONNX model (default: the bundled student).')
@@ -89,11 +91,11 @@ class RunSettings:
         need(self.decoder in ("auto", "pyav", "decord", "gpu"), f"decoder must be auto, pyav, decord or gpu, not {self.decoder!r}")
         need(self.detector in ("retinaface", "yunet"), f"detector must be retinaface or yunet, not {self.detector!r}")
         need(self.device in ("cpu", "cuda", "auto"), f"device must be cpu, cuda or auto, not {self.device!r}")
-        for name in ("stride", "detect_every", "score_every", "batch_size", "top_k", "candidates", "min_track_detections"):
+        for name in ("stride", "detect_every", "score_every", "batch_size", "top_k", "candidates", "min_track_detections", "identity_confirm"):
             need(getattr(self, name) >= 1, f"{name} must be at least 1")
         need(self.smooth_window >= 1 and self.smooth_window % 2 == 1, "smooth_window must be an odd number >= 1")
         need(32 <= self.input_size <= 4096 and 32 <= self.roi_input_size <= 4096, "input sizes must be within 32..4096 pixels")
-        for name in ("detect_score", "track_high_score", "track_new_score", "diversity", "embedding_weight", "scene_cut"):
+        for name in ("detect_score", "track_high_score", "track_new_score", "diversity", "embedding_weight", "scene_cut", "identity_split"):
             need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be within 0..1")
         need(self.candidates >= self.top_k, "candidates must be at least top_k")
         for name in ("max_wait_s", "lost_after_s", "time_scale_s", "min_gap_s", "smooth_sigma", "min_face_size"):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..faces import Faces
+from .identity import IdentityWatch
 
 
 @dataclass
@@ -35,6 +36,7 @@ class TrackHistory:
     boxes: list[tuple[float, ...]] = field(default_factory=list)  # x1, y1, x2, y2
     pool: dict[int, Faces] = field(default_factory=dict)  # bucket -> one scored row
     detections_seen: int = 0  # counted when a detection arrives (its score may come later)
+    identity: IdentityWatch = field(default_factory=IdentityWatch)
 
     def __len__(self) -> int:
         return len(self.frame_index)
@@ -73,6 +75,28 @@ class TrackHistory:
                 if key not in merged or _quality(row) > _quality(merged[key]):
                     merged[key] = row
             self.pool = merged
+
+    def split(self, frame_index: int, new_track_id: int) -> "TrackHistory":
+        """Move every detection from ``frame_index`` on into a new history (another person
+        took over this track there); this history keeps the earlier ones."""
+        later = [i for i, f in enumerate(self.frame_index) if f >= frame_index]
+        stays = [i for i, f in enumerate(self.frame_index) if f < frame_index]
+        moved = TrackHistory(new_track_id, fps=self.fps, capacity=self.capacity,
+                             identity=IdentityWatch(self.identity.threshold, self.identity.confirm, self.identity.min_quality))
+        for name in ("frame_index", "pts", "quality", "detector_score", "boxes"):
+            values = getattr(self, name)
+            getattr(moved, name).extend(values[i] for i in later)
+            setattr(self, name, [values[i] for i in stays])
+        for key, row in list(self.pool.items()):
+            if int(row.frame_index[0]) >= frame_index:
+                moved.pool[key] = self.pool.pop(key)
+        moved.bucket_s = self.bucket_s
+        moved.detections_seen = len(later)
+        suspects = [u for f, u in self.identity.suspects if f >= frame_index]
+        if suspects:
+            moved.identity.seed(np.stack(suspects))
+        self.identity.suspects = []
+        return moved
 
     def candidates(self) -> Faces:
         """The pool as one record, in frame order."""

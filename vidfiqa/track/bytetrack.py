@@ -201,6 +201,17 @@ class ByteTracker:
         """End of input: end every track and return their ids, sorted."""
         return self.reset()
 
+    def relabel(self, track_id: int) -> int:
+        """A fresh id for the track now called ``track_id`` (another person took its place: the
+        caller split it); the track goes on under the new id.  Returns the new id, also when
+        ``track_id`` is no longer followed (the id is then only reserved)."""
+        new_id = self._next_id
+        self._next_id += 1
+        for track in self._tracks:
+            if track.track_id == track_id:
+                track.track_id = new_id
+        return new_id
+
     def update(self, faces: Faces) -> tuple[Faces, list[int]]:
         """Track the detections of one frame.
 
