@@ -1,9 +1,9 @@
 """Do two versions of vidfiqa give the same galleries?  For refactors that promise no change.
 
-    python benchmarks/manifest_equivalence.py [--baseline 9c041fc] [--inputs samples/astronaut.mp4 ...] [--configs default fast]
+    python benchmarks/manifest_equivalence.py [--baseline 9c041fc] [--against COMMIT] [--inputs samples/astronaut.mp4 ...] [--configs default fast]
 
 Checks out ``--baseline`` (a commit) into a temporary git worktree, runs `vidfiqa run` of that
-version and of this working tree on every input with every preset, and compares the manifests
+version and of this working tree (or of ``--against``, another commit) on every input with every preset, and compares the manifests
 field by field - apart from what must differ (creation time, version, elapsed times, speeds,
 stage times, settings that the newer version added) - and every crop, context image and series
 file byte for byte.  Writes benchmarks/results/manifest_equivalence.json; exits 1 on any
@@ -78,22 +78,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default="9c041fc", help="commit to compare with (default: before the reshape)")
     parser.add_argument("--inputs", type=Path, nargs="+", default=DEFAULT_INPUTS)
+    parser.add_argument("--against", default=None, help="commit to compare (default: this working tree)")
     parser.add_argument("--configs", nargs="+", default=["default", "fast"])
     parser.add_argument("--out", type=Path, default=HERE / "results" / "manifest_equivalence.json")
     args = parser.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", args.baseline], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
-    report: dict[str, Any] = {"baseline": commit, "head": head, "cases": []}
+    head = subprocess.run(["git", "rev-parse", "--short", args.against or "HEAD"], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
+    report: dict[str, Any] = {"baseline": commit, "against": head if args.against else f"working tree at {head}", "cases": []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         old = work / "baseline"
         subprocess.run(["git", "worktree", "add", "--detach", str(old), commit], cwd=REPO, check=True, capture_output=True)
+        new = REPO
+        if args.against:
+            new = work / "against"
+            subprocess.run(["git", "worktree", "add", "--detach", str(new), head], cwd=REPO, check=True, capture_output=True)
         try:
             for source in args.inputs:
                 for config in args.configs:
                     name = f"{source.stem}-{config}"
                     before = run(old, source.resolve(), work / f"{name}-before", config)
-                    after = run(REPO, source.resolve(), work / f"{name}-after", config)
+                    after = run(new, source.resolve(), work / f"{name}-after", config)
                     known = set(before.get("settings", {}))
                     found = differences(comparable(before, known), comparable(after, known))
                     found += file_differences(work / f"{name}-before", work / f"{name}-after")
@@ -101,7 +106,8 @@ def main() -> int:
                                             "selected": sum(len(t["selected"]) for t in after["tracks"]), "differences": found[:50]})
                     print(f"{name}: {len(after['tracks'])} tracks, {len(found)} differences")
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=REPO, check=False, capture_output=True)
+            for tree in {old, new} - {REPO}:
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False, capture_output=True)
     report["identical"] = all(not case["differences"] for case in report["cases"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
