@@ -1,4 +1,10 @@
-"""`vidfiqa faces` and the CLI's handling of bad input, run as a user runs it (a subprocess)."""
+"""`vidfiqa faces`, `embed`, `models` and the CLI's handling of bad input.
+
+One test per command runs it as a user does (a subprocess of ``python -m vidfiqa``: the entry
+point, exit codes and stderr of a real process); the others call the same entry point,
+``vidfiqa.cli.main``, in this process (no interpreter and torch start-up per call, and the models
+cached by the first call are reused).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +19,28 @@ from PIL import Image
 from conftest import DATA, need
 
 
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "vidfiqa", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+def run_cli(*args):
+    """``python -m vidfiqa ARGS`` in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "vidfiqa", *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def cli(capsys):
+    """``vidfiqa ARGS`` in this process through the console entry point ``vidfiqa.cli.main``:
+    a CompletedProcess with its exit status and what it wrote to stdout and stderr."""
+    from vidfiqa.cli import main
+
+    def run(*args):
+        capsys.readouterr()  # drop what the test printed before
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return run
 
 
 def test_version():
@@ -61,24 +87,24 @@ def test_faces_on_odd_inputs(tmp_path, odd_inputs):
     assert np.abs(huge / (6000 / 512) - ref).max() < 3
 
 
-def test_nothing_processable_exits_nonzero(tmp_path):
+def test_nothing_processable_exits_nonzero(tmp_path, cli):
     (tmp_path / "zero.jpg").write_bytes(b"")
-    res = run_cli("faces", tmp_path / "zero.jpg", tmp_path / "nope", "-o", tmp_path / "out")
+    res = cli("faces", tmp_path / "zero.jpg", tmp_path / "nope", "-o", tmp_path / "out")
     assert res.returncode == 1
     assert "Traceback" not in res.stderr and "empty file" in res.stderr
 
 
-def test_bad_option_is_one_line(tmp_path, astronaut):
+def test_bad_option_is_one_line(tmp_path, astronaut, cli):
     Image.fromarray(astronaut).save(tmp_path / "a.jpg")
-    res = run_cli("faces", tmp_path / "a.jpg", "-o", tmp_path / "out", "--detector", "yunet")
+    res = cli("faces", tmp_path / "a.jpg", "-o", tmp_path / "out", "--detector", "yunet")
     assert res.returncode == 2
     assert "Traceback" not in res.stderr and "--detector-model" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
 
 
-def test_faces_on_a_real_folder(tmp_path):
+def test_faces_on_a_real_folder(tmp_path, cli):
     folder = need(DATA / "faces" / "angelina_jolie")
-    res = run_cli("faces", folder, "-o", tmp_path / "out", "--largest-only")
+    res = cli("faces", folder, "-o", tmp_path / "out", "--largest-only")
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader(open(tmp_path / "out" / "faces.csv")))
     n_images = len([p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")])
@@ -87,11 +113,11 @@ def test_faces_on_a_real_folder(tmp_path):
 
 
 # ----------------------------------------------------------------------------- embed, models
-def test_embed_cli_torch_and_onnx_agree(tmp_path, shared_models):
+def test_embed_cli_torch_and_onnx_agree(tmp_path, shared_models, cli):
     folder = need(DATA / "faces" / "angelina_jolie")
     env_args = ("--weights", shared_models / "mobilefacenet_foamliu.pt")
-    res_t = run_cli("embed", folder, "-o", tmp_path / "t.npy", *env_args)
-    res_o = run_cli("embed", folder, "-o", tmp_path / "o.npy", "--backend", "onnx", *env_args)
+    res_t = run_cli("embed", folder, "-o", tmp_path / "t.npy", *env_args)  # the subprocess for `embed`
+    res_o = cli("embed", folder, "-o", tmp_path / "o.npy", "--backend", "onnx", *env_args)
     assert res_t.returncode == 0 and res_o.returncode == 0, res_t.stderr + res_o.stderr
     t, o = np.load(tmp_path / "t.npy"), np.load(tmp_path / "o.npy")
     rows = list(csv.DictReader(open(tmp_path / "t.csv")))
@@ -102,32 +128,33 @@ def test_embed_cli_torch_and_onnx_agree(tmp_path, shared_models):
     assert (u @ u.T)[np.triu_indices(len(u), 1)].mean() > 0.4
 
 
-def test_embed_missing_weights_is_one_line(tmp_path, astronaut, monkeypatch):
+def test_embed_missing_weights_is_one_line(tmp_path, astronaut, monkeypatch, cli):
     Image.fromarray(astronaut).save(tmp_path / "a.jpg")
     monkeypatch.setenv("VIDFIQA_WEIGHTS", str(tmp_path))
-    res = run_cli("embed", tmp_path / "a.jpg", "-o", tmp_path / "e.npy")
+    res = cli("embed", tmp_path / "a.jpg", "-o", tmp_path / "e.npy")
     assert res.returncode == 2 and "Traceback" not in res.stderr
     line = res.stderr.strip()
     assert len(line.splitlines()) == 1
     assert "mobilefacenet_foamliu.pt" in line and "90a00ba1d8b0b688" in line and "VIDFIQA_WEIGHTS" in line
 
 
-def test_embed_with_no_face_anywhere_exits_1(tmp_path, shared_models):
+def test_embed_with_no_face_anywhere_exits_1(tmp_path, shared_models, cli):
     Image.fromarray(np.full((200, 200, 3), 40, np.uint8)).save(tmp_path / "dark.png")
-    res = run_cli("embed", tmp_path / "dark.png", "-o", tmp_path / "e.npy", "--weights", shared_models / "mobilefacenet_foamliu.pt")
+    res = cli("embed", tmp_path / "dark.png", "-o", tmp_path / "e.npy", "--weights", shared_models / "mobilefacenet_foamliu.pt")
     assert res.returncode == 1 and "no face found" in res.stderr
     assert not (tmp_path / "e.npy").exists()
 
 
-def test_models_lists_what_is_found_and_missing(tmp_path, shared_models, monkeypatch):
+def test_models_lists_what_is_found_and_missing(tmp_path, shared_models, monkeypatch, cli):
     monkeypatch.setenv("VIDFIQA_WEIGHTS", str(shared_models))
-    res = run_cli("models")
+    res = run_cli("models")  # the subprocess for `models` (it inherits the environment)
     assert res.returncode == 0, res.stderr
-    line = next(l for l in res.stdout.splitlines() if "mobilefacenet" in l)
+    line = next(row for row in res.stdout.splitlines() if "mobilefacenet" in row)
     assert "ready" in line
-    iresnet = next(l for l in res.stdout.splitlines() if "iresnet50" in l)
+    iresnet = next(row for row in res.stdout.splitlines() if "iresnet50" in row)
     assert "missing" in iresnet and "iresnet50.pth" in iresnet
     monkeypatch.setenv("VIDFIQA_WEIGHTS", str(tmp_path))
-    res = run_cli("models")
-    line = next(l for l in res.stdout.splitlines() if "mobilefacenet" in l)
+    res = cli("models")
+    assert res.returncode == 0, res.stderr
+    line = next(row for row in res.stdout.splitlines() if "mobilefacenet" in row)
     assert "missing" in line

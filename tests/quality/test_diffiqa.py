@@ -20,14 +20,28 @@ import pytest
 from conftest import GLINT, MOBILEFACENET_PT, need
 from vidfiqa.quality import make_scorer
 
-PEOPLE = slice(12, 24)  # 12 people, one face each (people 16-23 are FROQ's held-out eight)
-# Measured with seed 0 on these 12 faces (the noise is seeded per crop, so a face's score does
-# not depend on the batch): all 12 clean faces above their heavy copy, median identity-loss ratio
-# 1.41 (smallest 1.01), total loss ratio 1.47.  On all 24 people: 22 of 24 above, median 1.47,
-# total 1.39.  The bars leave room for two misses and a third of the measured growth in loss.
-MIN_ABOVE = 10 / 12
-MIN_MEDIAN_RATIO = 1.2
+PEOPLE = slice(0, 6)  # 6 people, one face each
+T = 1  # forward step: one UNet pass per image instead of five at the method's t = 5 (time budget)
+# Measured with seed 0, t = 1, repeats = 1 on these 6 faces (the noise is seeded per crop, so a
+# face's score does not depend on the batch): all 6 clean faces above their heavy copy, median
+# identity-loss ratio 1.54 (smallest 1.07), total loss ratio 1.50.  On all 24 people at t = 1:
+# 20 of 24 above, median 1.22, total 1.38 (at t = 5, people 12-23: 12 of 12, median 1.41, total
+# 1.47).  The bars allow one miss and keep about half the measured growth in loss.
+MIN_ABOVE = 5 / 6
+MIN_MEDIAN_RATIO = 1.25
 MIN_TOTAL_RATIO = 1.25
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """On the shared 2-core machine a second OpenMP thread made this 2x slower (14.6 s against
+    7.1 s per crop at t = 5, load average 7)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _sharpest_crop(person: Path) -> np.ndarray:
@@ -43,12 +57,13 @@ def _heavy(crop: np.ndarray) -> np.ndarray:
 
 @pytest.mark.slow
 def test_bundled_diffiqa_ranks_clean_above_heavily_degraded():
-    """One noise repeat (the suite's time budget; the paper uses 10) and the small model: either
-    degradation alone is too mild to separate every face, hence the heavy copy."""
+    """One noise repeat and t = 1 (the suite's time budget; the paper uses 10 repeats at t = 5)
+    and the small model: either degradation alone is too mild to separate every face, hence the
+    heavy copy."""
     people = sorted(p for p in need(GLINT).iterdir() if p.is_dir())[PEOPLE]
     clean = np.stack([_sharpest_crop(p) for p in people])
     heavy = np.stack([_heavy(c) for c in clean])
-    scorer = make_scorer("diffiqa", weights=need(MOBILEFACENET_PT), repeats=1, seed=0)
+    scorer = make_scorer("diffiqa", weights=need(MOBILEFACENET_PT), repeats=1, seed=0, t=T)
     q = scorer.score(np.concatenate([clean, heavy])).reshape(2, -1)
     assert np.isfinite(q).all() and np.all(q <= 1)
     loss_clean, loss_heavy = 1 - q[0], 1 - q[1]
