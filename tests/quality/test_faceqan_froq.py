@@ -159,8 +159,13 @@ def test_faceqan_and_froq_hooks_on_iresnet(tmp_path, eight):
 # ----------------------------------------------------------------------------------- FROQ
 @pytest.fixture(scope="module")
 def froq(weights):
-    """A FROQ scorer calibrated on 150 crops of 16 people plus one degraded copy of each."""
-    clean = crops_of(identities()[:16], 10)[:150]
+    """A FROQ scorer calibrated on 48 crops of 16 people plus one degraded copy of each.
+
+    Measured at this size (cheap labels): 5 layers, rho 0.854 (standardised 0.858), smallest
+    single-layer rho of a chosen layer 0.718; on the held-out eight 1 miss for blurred and 1 for
+    downscaled (1 allowed), median gaps 1.91 and 1.19; held-out Spearman 0.83 (> 0 asserted).
+    The earlier 300 crops cost 3x the time for the same picture (160 crops: rho 0.834)."""
+    clean = crops_of(identities()[:16], 3)
     scorer = make_scorer("froq", weights=weights)
     calibration = scorer.calibrate(np.concatenate([clean, degraded(clean)]), **CHEAP)
     return scorer, calibration
@@ -172,7 +177,7 @@ def test_froq_calibration_selects_positive_layers(froq):
     single = {c["layer"]: c["rho"] for c in cal.candidates}
     assert len(single) == 10 and all(single[layer] > 0 for layer in cal.layers)
     assert cal.rho > 0 and cal.rho == max(cal.rho_trace) and len(cal.rho_trace) == 10
-    assert cal.n_samples == 300 and cal.standardize is False
+    assert cal.n_samples == 96 and cal.standardize is False
     # Both variants are recorded; the one used is the raw mean (the method as published).
     assert cal.comparison["raw"]["layers"] == cal.layers
     assert cal.comparison["standardized"]["rho"] > 0
