@@ -26,7 +26,7 @@ TIMELINE = [
     (0.0, 2.0, "clean", "moves left to right and grows"),
     (2.0, 4.0, "turn", "turns left and right (perspective yaw) and rolls"),
     (4.0, 5.5, "blur", "defocus and motion blur, increasing"),
-    (5.5, 7.0, "dark", "darkens to 15 % brightness with sensor noise"),
+    (5.5, 7.0, "dark", "darkens to 15 % brightness with sensor noise, then brightens again"),
     (7.0, 8.0, "clean", "holds still, frontal and sharp"),
 ]
 
@@ -56,7 +56,7 @@ def _placement(t: float) -> np.ndarray:
     elif kind == "turn":
         scale, cx, cy = 1.1, 310 - 70 * u, 150
         roll = 15.0 * np.sin(2 * np.pi * u)
-        yaw = 0.5 * np.sin(2 * np.pi * u + np.pi / 2) if u > 0.05 else 0.0
+        yaw = 0.5 * np.sin(2 * np.pi * u)  # from and back to frontal: no jump a shot detector would call a cut
     else:
         scale, cx, cy, roll, yaw = 1.1, 240, 150, 0.0, 0.0
     face = np.array([215.0, 115.0])
@@ -81,7 +81,7 @@ def _degrade(frame: np.ndarray, t: float, rng: np.random.Generator) -> np.ndarra
         kernel[length // 2, :] = 1.0 / length
         frame = cv2.filter2D(frame, -1, kernel)
     elif kind == "dark":
-        gain = 1.0 - 0.85 * min(1.0, 2 * u)
+        gain = 1.0 - 0.85 * min(1.0, 2 * u, 4 * (1 - u))  # down to 15 %, held, then back up (no snap)
         noisy = frame.astype(np.float32) * gain + rng.normal(0, 6, frame.shape)
         frame = np.clip(noisy, 0, 255).astype(np.uint8)
     return frame

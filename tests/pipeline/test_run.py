@@ -90,23 +90,33 @@ def test_selected_frames_come_from_clean_segments(pipeline, tmp_path):
     frames = read_frames(need(VIDEOS / "liveportrait_d12.mp4"), limit=150)
     rng = np.random.default_rng(0)
     segments = []  # (start, end, kind)
+    ramp = 8  # degradations fade in and out over this many frames, as focus and light change in one shot
     for start in range(0, len(frames), 30):
         kind = ["blur", "clean", "dark", "clean", "noise"][(start // 30) % 5]
-        segments.append((start, min(start + 30, len(frames)), kind))
-        for i in range(start, min(start + 30, len(frames))):
+        end = min(start + 30, len(frames))
+        segments.append((start, end, kind))
+        for i in range(start, end):
+            w = min(1.0, (i - start + 1) / ramp if start else 1.0,  # the clip opens blurred ...
+                    (end - i) / ramp if end < len(frames) else 1.0)  # ... and ends noisy
+            image = frames[i].astype(np.float32)
             if kind == "blur":
-                frames[i] = cv2.GaussianBlur(frames[i], (0, 0), 7)
+                image = cv2.GaussianBlur(frames[i], (0, 0), 0.5 + 6.5 * w).astype(np.float32)
             elif kind == "dark":
-                frames[i] = np.clip(frames[i] * 0.12 + rng.normal(0, 4, frames[i].shape), 0, 255).astype(np.uint8)
+                image = image * (1 - 0.88 * w) + rng.normal(0, 4 * w, image.shape)
             elif kind == "noise":
-                frames[i] = np.clip(frames[i] + rng.normal(0, 40, frames[i].shape), 0, 255).astype(np.uint8)
+                image = image + rng.normal(0, 40 * w, image.shape)
+            frames[i] = np.clip(image, 0, 255).astype(np.uint8)
     clip = write_clip(tmp_path / "degraded.mp4", frames)
     manifest = pipeline.run(clip, tmp_path / "g")
     manifest_of(tmp_path / "g")
+    assert not any(t["ended"] == "scene_cut" for t in manifest["tracks"]), "gradual degradation is no shot change"
     picks = [item["frame_index"] for track in manifest["tracks"] for item in track["selected"]]
     assert len(picks) >= 3
+    # A pick must lie in a clean segment's fully clean part (not where a degradation fades out or in).
     kinds = {i: kind for start, end, kind in segments for i in range(start, end)}
-    assert all(kinds[i] == "clean" for i in picks), [(i, kinds[i]) for i in picks]
+    clean = {i for start, end, kind in segments if kind == "clean" for i in range(start, end)}
+    edge = {i for start, end, kind in segments if kind != "clean" for i in range(start - 1, end + 1)}
+    assert all(i in clean and i not in edge for i in picks), [(i, kinds.get(i)) for i in picks]
 
 
 def test_two_people_keep_two_track_ids(pipeline, tmp_path):

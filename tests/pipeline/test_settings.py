@@ -61,8 +61,9 @@ def test_keyword_values_are_checked_the_same_way():
     for kwargs in ({"write_series": "yes"}, {"top_k": True}, {"top_k": 2.5}, {"min_quality": "0.3"}, {"detector": 1}):
         with pytest.raises(ConfigError, match=f"setting {next(iter(kwargs))}: expected"):
             make_settings(**kwargs)
-    settings = make_settings(top_k=np.int64(4), stride=2.0, fps=24, min_quality=None)
-    assert (settings.top_k, settings.stride, settings.fps, settings.min_quality) == (4, 2, 24.0, None)
+    settings = make_settings(top_k=np.int64(4), stride=2.0, fps=24, min_quality=0)
+    assert (settings.top_k, settings.stride, settings.fps, settings.min_quality) == (4, 2, 24.0, 0.0)
+    assert type(settings.min_quality) is float
     assert type(settings.stride) is int and type(settings.fps) is float
 
 

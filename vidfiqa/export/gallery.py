@@ -29,7 +29,7 @@ from ..errors import ConfigError
 from ..select import TrackResult
 from . import html
 from .entries import selected_fields, series_csv, track_entry
-from .images import encode_image
+from .images import encode_image, pick_images
 
 SCHEMA = "vidfiqa.manifest/1"
 MANIFEST_EVERY_S = 1.0  # rewrite the manifest at most this often while running (always at the end)
@@ -83,14 +83,12 @@ class GalleryWriter:
         """Write a finished track's images (and series), then list it in the manifest."""
         track_dir = Path("tracks") / f"{result.track_id:04d}"
         (self.out / track_dir).mkdir(parents=True, exist_ok=True)
-        chosen = result.chosen
-        assert chosen.crops is not None and chosen.context is not None
         selected = selected_fields(result)
-        for i, item in enumerate(selected):
+        for item, (crop, context) in zip(selected, pick_images(result)):
             stem = (track_dir / f"f{item['frame_index']:06d}").as_posix()
             item["crop"], item["context"] = f"{stem}_crop.png", f"{stem}_context.jpg"
-            atomic_write_bytes(self.out / item["crop"], encode_image(chosen.crops[i], ".png"), durable=False)
-            atomic_write_bytes(self.out / item["context"], encode_image(chosen.context[i], ".jpg"), durable=False)
+            atomic_write_bytes(self.out / item["crop"], encode_image(crop, ".png"), durable=False)
+            atomic_write_bytes(self.out / item["context"], encode_image(context, ".jpg"), durable=False)
         entry = track_entry(result, selected)
         if self.write_series:
             entry["series"] = f"{track_dir.as_posix()}/quality.csv"

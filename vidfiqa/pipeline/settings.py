@@ -50,7 +50,7 @@ class RunSettings:
     track_high_score: float = _f(0.6, 'Detections this confident are matched to tracks first.')
     track_new_score: float = _f(0.85, 'Confidence a detection needs to start a new track.')
     lost_after_s: float = _f(1.0, 'Seconds a face may be missing before its track ends.')
-    scene_cut: float = _f(0.55, 'Colour-histogram distance between frames that counts as a scene cut (0: off).')
+    scene_cut: float = _f(3.0, "A frame whose content change is this many times the shot's recent mean change starts a new shot (hard cut); cross-dissolves are found too (0: both off).")
     min_track_detections: int = _f(3, 'Tracks with fewer detections are dropped as spurious.')
     identity_split: float = _f(0.35, "Split a track where its face embedding's cosine to the track's template stays below this (another person took over; 0: off).")
     identity_confirm: int = _f(3, 'Scored faces in a row that must disagree with the track before it is split (one blurred frame never splits).')
@@ -64,7 +64,7 @@ class RunSettings:
     device: str = _f("cpu", 'cpu, cuda or auto (cuda when onnxruntime-gpu sees a GPU).')
     # ---- gates
     min_face_size: float = _f(24.0, 'Faces whose box is smaller (shorter side, pixels) are tracked but not scored.')
-    min_quality: float | None = _f(None, 'Smoothed quality a frame needs to be selected (default: no minimum).')
+    min_quality: float | None = _f(0.05, 'Smoothed quality a frame needs to be selected (measured: keeps every usable face, low-resolution ones too; none: no minimum).')
     # ---- smooth
     smooth_window: int = _f(5, 'Running median over this many detections (odd; 1: off).')
     smooth_sigma: float = _f(1.0, 'Then a Gaussian of this sigma, in detections (0: off).')
@@ -95,12 +95,13 @@ class RunSettings:
             need(getattr(self, name) >= 1, f"{name} must be at least 1")
         need(self.smooth_window >= 1 and self.smooth_window % 2 == 1, "smooth_window must be an odd number >= 1")
         need(32 <= self.input_size <= 4096 and 32 <= self.roi_input_size <= 4096, "input sizes must be within 32..4096 pixels")
-        for name in ("detect_score", "track_high_score", "track_new_score", "diversity", "embedding_weight", "scene_cut", "identity_split"):
+        for name in ("detect_score", "track_high_score", "track_new_score", "diversity", "embedding_weight", "identity_split"):
             need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be within 0..1")
         need(self.candidates >= self.top_k, "candidates must be at least top_k")
         for name in ("max_wait_s", "lost_after_s", "time_scale_s", "min_gap_s", "smooth_sigma", "min_face_size"):
             need(getattr(self, name) >= 0, f"{name} must not be negative")
         need(self.time_scale_s > 0, "time_scale_s must be positive")
+        need(self.scene_cut == 0 or self.scene_cut >= 1.0, "scene_cut must be 0 (off) or a ratio of at least 1")
         need(self.context_scale >= 1.0 and self.context_size >= 32, "context_scale must be >= 1 and context_size >= 32")
         need(self.fps is None or self.fps > 0, "fps must be positive")
         need(self.threads >= 0 and self.decode_threads >= 0, "threads must not be negative")

@@ -6,11 +6,12 @@ embedding; the track keeps a running template (the mean of its unit embeddings).
 cosine to the template falls below ``threshold`` is a *suspect*.  When ``confirm`` scored faces
 in a row are suspects and agree with each other (cosine to their own mean at least
 ``threshold``), the identity changed at the first of them; any face that agrees with the template
-again clears the suspects, so one blurred or turned frame never splits a track.  Every scored
-face votes by default (``min_quality`` can exclude poor ones): a "face" that is really the back
-of a head has embeddings that agree with each other and not with the person who turns up in its
-place (measured on the friends excerpt: 0.9 among themselves, 0.06-0.12 to the next person), so
-the two must be told apart.
+again clears the suspects, so one blurred or turned frame never splits a track.  Faces below
+``min_quality`` do not vote: a dark, noisy or blurred stretch of one person gives embeddings
+that agree with each other and not with the person's template, and would split the track (seen
+on the bundled sample's dark segment, quality -0.08).  A non-face that a track starts on (the
+back of a head, quality below 0) does not vote either; the face gate and ``min_quality`` keep
+such frames out of the picks.
 
 Measured with the student's embeddings (`benchmarks/identity_split.py`, 10 single-person shared
 clips, results/identity_split_vm.json): a frame against its own track's template has cosine
@@ -31,7 +32,7 @@ from ..boxes import l2_normalize
 class IdentityWatch:
     threshold: float = 0.35
     confirm: int = 3
-    min_quality: float = float("-inf")
+    min_quality: float = 0.05
     total: np.ndarray | None = None  # sum of the accepted unit embeddings
     suspects: list[tuple[int, np.ndarray]] = field(default_factory=list)  # (frame index, unit embedding)
 

@@ -45,7 +45,7 @@ class TrackResult:
     ``context`` (wider views), ``quality`` and ``embeddings``; ``chosen_smoothed`` is the smoothed
     quality at each of them.  ``ended`` says why the track ended: ``lost``, ``scene_cut``,
     ``end_of_input``, ``interrupted``, ``max_duration``, ``stream_lost``, ``resolution_change``,
-    ``shutdown``.
+    ``shutdown``, ``identity_change`` (another person took over the track's place).
     """
 
     track_id: int
@@ -53,6 +53,7 @@ class TrackResult:
     series: QualitySeries
     chosen: Faces
     chosen_smoothed: np.ndarray
+    template: np.ndarray | None = None  # unit vector of the track's candidates (select/persons.py); None: nothing scored
 
     @property
     def num_detections(self) -> int:

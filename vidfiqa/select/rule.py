@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .diverse import select_diverse
+from .persons import track_template
 from .pool import TrackHistory
 from .result import QualitySeries, TrackResult
 from .smoothing import smooth_quality
@@ -55,10 +56,16 @@ def finish_track(history: TrackHistory, ended: str, rule: SelectionRule) -> Trac
             top_k=rule.top_k, diversity=rule.diversity, time_scale_s=rule.time_scale_s,
             embedding_weight=rule.embedding_weight, min_gap_s=rule.min_gap_s, eligible=eligible,
         )
+    template = None
+    if len(candidates):
+        assert candidates.embeddings is not None and candidates.quality is not None
+        # The pool spreads over the whole track: its rows make the track's template for linking.
+        template = track_template(candidates.embeddings, candidates.quality)
     return TrackResult(
         track_id=history.track_id,
         ended=ended,
         series=series,
         chosen=candidates[np.asarray(picks, np.int64)],
         chosen_smoothed=smoothed[np.asarray(picks, np.int64)],
+        template=template,
     )

@@ -25,6 +25,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,7 @@ from ..faces import Faces
 from ..photos import PhotoPipeline
 
 # Source name -> how its photos are read (aligned crops skip detection; tight crops get a border).
-IDENTITY_SETS = {
+IDENTITY_SETS: dict[str, dict[str, Any]] = {
     "faces": dict(aligned=False, pad=0.0),
     "celeba_wild": dict(aligned=False, pad=0.0),
     "glint24_aligned": dict(aligned=True, pad=0.0),
@@ -68,6 +69,8 @@ class CropSet:
         return len(self.keys)
 
     def add(self, key: str, crop: np.ndarray, identity: str, eye_distance: float, det_score: float) -> None:
+        if not isinstance(self.crops, list):  # a loaded set holds one array: grow it as a list
+            self.crops = list(self.crops)
         self.keys.append(key)
         self.crops.append(crop)
         self.identity.append(identity)
@@ -113,6 +116,7 @@ class CropSet:
 
 def _add_faces(out: CropSet, key: str, faces: Faces, identity: str, aligned: bool) -> None:
     face = faces[0]
+    assert face.crops is not None  # the photo pipeline aligns every face it returns
     eye = float("nan") if aligned else float(face.inter_eye_distance[0])
     score = float("nan") if aligned else float(face.scores[0])
     out.add(key, face.crops[0], identity, eye, score)
