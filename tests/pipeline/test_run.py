@@ -54,7 +54,7 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
 
 def manifest_of(out: Path) -> dict:
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["schema"] == "vidfiqa.manifest/1"
+    assert manifest["schema"] == "vidfiqa.manifest/2"
     for track in manifest["tracks"]:
         for item in track["selected"]:
             assert (out / item["crop"]).is_file() and (out / item["context"]).is_file()
@@ -336,7 +336,7 @@ def test_index_html_renders_every_track_without_broken_images(pipeline, tmp_path
     # One missing image must be caught by the same check, or the check proves nothing.
     broken = tmp_path / "broken"
     shutil.copytree(out, broken)
-    (broken / manifest["tracks"][0]["selected"][0]["crop"]).unlink()
+    (broken / manifest["tracks"][0]["selected"][0]["context"]).unlink()  # shown once (as an image) on the page
     for folder, expect_broken in ((out, 0), (broken, 1)):
         dom = subprocess.run(
             ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
@@ -344,7 +344,11 @@ def test_index_html_renders_every_track_without_broken_images(pipeline, tmp_path
             capture_output=True, text=True, timeout=120,
         ).stdout
         assert 'data-images-broken="%d"' % expect_broken in dom, dom[:500]
-        images = sum(2 * len(t["selected"]) for t in manifest["tracks"])
+        # Every track shows its picks' crops and context views; every person its picks' crops.
+        images = sum(2 * len(t["selected"]) for t in manifest["tracks"] + manifest["rejected"])
+        images += sum(len(p["selected"]) for p in manifest["persons"])
         assert f'data-images="{images}"' in dom
         for track in manifest["tracks"]:
             assert f'data-track-id="{track["track_id"]}"' in dom
+        for person in manifest["persons"]:
+            assert f'data-person-id="{person["person_id"]}"' in dom

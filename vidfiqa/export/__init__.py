@@ -3,7 +3,7 @@ gallery of `vidfiqa run` (images, per-track series, ``manifest.json``, ``index.h
 event folders of `vidfiqa watch` - and into the JSON entries that describe them."""
 
 from .entries import EVENT_SCHEMA, event_record, number, selected_fields, series_csv, track_entry
-from .gallery import SCHEMA, GalleryWriter
+from .gallery import SCHEMA, GalleryWriter, read_manifest
 from .images import encode_image
 
-__all__ = ["EVENT_SCHEMA", "SCHEMA", "GalleryWriter", "encode_image", "event_record", "number", "selected_fields", "series_csv", "track_entry"]
+__all__ = ["EVENT_SCHEMA", "SCHEMA", "GalleryWriter", "encode_image", "event_record", "number", "read_manifest", "selected_fields", "series_csv", "track_entry"]

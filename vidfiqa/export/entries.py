@@ -80,11 +80,13 @@ def event_image_paths(folder: str, rank: int) -> tuple[str, str]:
 
 
 def event_record(result: TrackResult, stream: str, event_id: str, folder: str, segment: int,
-                 wall_of: Callable[[float], float], now: float, iso: Callable[[float], str]) -> dict[str, Any]:
+                 wall_of: Callable[[float], float], now: float, iso: Callable[[float], str],
+                 person_id: int | None = None) -> dict[str, Any]:
     """The live event of a finished track (schema ``vidfiqa.event/1``, README "Live cameras").
 
     ``wall_of`` maps a stream time (pts) to wall-clock seconds; ``iso`` formats wall-clock
-    seconds; ``folder`` is the event's image folder relative to the watch output.
+    seconds; ``folder`` is the event's image folder relative to the watch output; ``person_id``
+    is the stream's person (the same when a person comes back within ``person_memory_s``).
     """
     selected = []
     for item in selected_fields(result):
@@ -99,6 +101,7 @@ def event_record(result: TrackResult, stream: str, event_id: str, folder: str, s
         "stream": stream,
         "wall_time": iso(now),
         "track_id": result.track_id,
+        "person_id": person_id,
         "segment": segment,
         "ended": result.ended,
         "first_seen": iso(wall_of(first)) if first is not None else None,

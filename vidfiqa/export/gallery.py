@@ -2,7 +2,7 @@
 
 Layout of OUT (all paths in the manifest are relative to OUT)::
 
-    manifest.json                       schema "vidfiqa.manifest/1", see docs/manifest.md
+    manifest.json                       schema "vidfiqa.manifest/2", see docs/manifest.md
     index.html                          static page, no server or network needed
     tracks/0007/track.json              the track's manifest entry, written when it ends
     tracks/0007/quality.csv             frame_index, pts, quality, quality_smoothed, detector_score, box
@@ -26,21 +26,28 @@ from typing import Any
 from .._version import __version__
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import ConfigError
-from ..select import TrackResult
+from ..select import SelectionRule, TrackResult
+from ..select.gate import FaceGate
+from ..select.people import TrackPicks, group_people
+from ..select.persons import DEFAULT_THRESHOLD
 from . import html
 from .entries import selected_fields, series_csv, track_entry
 from .images import encode_image, pick_images
 
-SCHEMA = "vidfiqa.manifest/1"
+SCHEMA = "vidfiqa.manifest/2"
 MANIFEST_EVERY_S = 1.0  # rewrite the manifest at most this often while running (always at the end)
 
 
 class GalleryWriter:
     """Owns OUT: prepares it, adds finished tracks, keeps the manifest current."""
 
-    def __init__(self, out_dir: str | Path, source: dict[str, Any], settings: dict[str, Any], write_series: bool = True):
+    def __init__(self, out_dir: str | Path, source: dict[str, Any], settings: dict[str, Any], write_series: bool = True,
+                 gate: FaceGate | None = None, rule: SelectionRule | None = None, person_threshold: float = DEFAULT_THRESHOLD,
+                 fps: float = 25.0):
         self.out = Path(out_dir)
         self.write_series = write_series
+        self.gate, self.rule, self.person_threshold, self.fps = gate, rule or SelectionRule(), person_threshold, fps
+        self._picks: dict[int, TrackPicks] = {}
         self._prepare()
         self.manifest: dict[str, Any] = {
             "schema": SCHEMA,
@@ -51,7 +58,9 @@ class GalleryWriter:
             "source": source,
             "settings": settings,
             "stats": {},
+            "persons": [],
             "tracks": [],
+            "rejected": [],
         }
         self._plots: dict[int, dict] = {}
         self._last_write = 0.0
@@ -90,12 +99,23 @@ class GalleryWriter:
             atomic_write_bytes(self.out / item["crop"], encode_image(crop, ".png"), durable=False)
             atomic_write_bytes(self.out / item["context"], encode_image(context, ".jpg"), durable=False)
         entry = track_entry(result, selected)
+        reason = self.gate.check(result) if self.gate is not None else None
+        if reason is None:
+            entry["person_id"] = None  # set when the persons are (re)grouped
+        else:
+            entry["reason"] = reason
         if self.write_series:
             entry["series"] = f"{track_dir.as_posix()}/quality.csv"
             atomic_write_text(self.out / entry["series"], series_csv(result))
             self._plots[result.track_id] = html.plot_data(result.series, selected)
         atomic_write_text(self.out / track_dir / "track.json", json.dumps(entry, indent=1) + "\n")
-        self.manifest["tracks"].append(entry)
+        if reason is not None:
+            self.manifest["rejected"].append(entry)
+        else:
+            self.manifest["tracks"].append(entry)
+            picks = TrackPicks.of(result, self.fps)
+            if picks is not None:
+                self._picks[result.track_id] = picks
         if time.monotonic() - self._last_write >= MANIFEST_EVERY_S:
             self.write_manifest()
         return entry
@@ -103,9 +123,36 @@ class GalleryWriter:
     # ------------------------------------------------------------------ manifest / page
     def write_manifest(self) -> None:
         self.manifest["tracks"].sort(key=lambda t: t["track_id"])
+        self.manifest["rejected"].sort(key=lambda t: t["track_id"])
+        self.manifest["persons"] = self._persons()
         atomic_write_text(self.out / "manifest.json", json.dumps(self.manifest, indent=1) + "\n")
         atomic_write_text(self.out / "index.html", html.render(self.manifest, self._plots))
         self._last_write = time.monotonic()
+
+    def _persons(self) -> list[dict[str, Any]]:
+        """Link the tracks so far into persons (cheap: milliseconds for hundreds of tracks), set
+        each track's ``person_id`` and list each person's best frames over all of its tracks."""
+        tracks = {t["track_id"]: t for t in self.manifest["tracks"]}
+        people = group_people(list(self._picks.values()), self.rule, self.person_threshold)
+        for entry in tracks.values():
+            entry["person_id"] = None  # a track with no pick has no template: no person
+        persons = []
+        for person in people:
+            members = [tracks[tid] for tid in person.track_ids]
+            for entry in members:
+                entry["person_id"] = person.person_id
+            firsts = [m["first_pts"] for m in members if m["first_pts"] is not None]
+            lasts = [m["last_pts"] for m in members if m["last_pts"] is not None]
+            persons.append({
+                "person_id": person.person_id,
+                "track_ids": person.track_ids,
+                "first_pts": min(firsts) if firsts else None,
+                "last_pts": max(lasts) if lasts else None,
+                "num_detections": sum(m["num_detections"] for m in members),
+                "selected": [{**tracks[tid]["selected"][k], "rank": rank + 1, "track_id": tid}
+                             for rank, (tid, k) in enumerate(person.picks)],
+            })
+        return persons
 
     def finish(self, status: str, message: str | None, stats: dict[str, Any], source_updates: dict[str, Any] | None = None) -> dict:
         self.manifest["status"] = status
@@ -115,3 +162,17 @@ class GalleryWriter:
             self.manifest["source"].update(source_updates)
         self.write_manifest()
         return self.manifest
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """A gallery's manifest, refusing any schema but this one with a one-line error (a reader of
+    ``/1`` would otherwise take its per-track rows for persons)."""
+    path = Path(path)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{path}: not a readable manifest ({err})") from None
+    schema = manifest.get("schema") if isinstance(manifest, dict) else None
+    if schema != SCHEMA:
+        raise ConfigError(f"{path}: manifest schema {schema!r} is not {SCHEMA!r}; rerun `vidfiqa run` with this version")
+    return manifest

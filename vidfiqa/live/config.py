@@ -35,6 +35,7 @@ class StreamConfig:
     max_track_s: float = 300.0  # a track open this long is emitted (and continues as a new segment)
     queue_frames: int = 8  # decoded frames waiting for analysis; the oldest is dropped when full
     loop: bool = False  # a local file: start again at its end (replays a recording as a camera)
+    person_memory_s: float = 600.0  # a person who comes back within this keeps their person_id
     settings: RunSettings = field(default_factory=RunSettings)
     source_file: str | None = None
 
@@ -57,6 +58,7 @@ class StreamConfig:
         for key in ("open_timeout_s", "read_timeout_s", "reconnect_min_s", "reconnect_max_s", "max_track_s"):
             need(getattr(self, key) > 0, key, "must be positive")
         need(self.keep_tracks_s >= 0, "keep_tracks_s", "must not be negative")
+        need(self.person_memory_s >= 0, "person_memory_s", "must not be negative")
         need(self.reconnect_max_s >= self.reconnect_min_s, "reconnect_max_s", "must be at least reconnect_min_s")
         need(self.queue_frames >= 1, "queue_frames", "must be at least 1")
         return self

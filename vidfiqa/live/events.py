@@ -62,13 +62,14 @@ class EventWriter:
         self._kept: dict[str, deque] = {}  # stream -> deque[(path, created, bytes)], oldest first
         self._kept_lock = threading.Lock()
 
-    def emit(self, stream: str, result: TrackResult, wall_of: Callable[[float], float], segment: int = 1) -> dict:
+    def emit(self, stream: str, result: TrackResult, wall_of: Callable[[float], float], segment: int = 1,
+             person_id: int | None = None) -> dict:
         """Turn a finished track into an event: its folder, a JSONL line, the webhook."""
         now = time.time()
         stamp = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
         event_id = f"{stream}-{stamp}-{result.track_id:04d}-{segment}"
         folder = (Path("events") / stream / event_id).as_posix()
-        event = event_record(result, stream, event_id, folder, segment, wall_of, now, iso)
+        event = event_record(result, stream, event_id, folder, segment, wall_of, now, iso, person_id=person_id)
         size = write_event_folder(self.out, folder, event, result)
         text = json.dumps(event, separators=(",", ":"))
         with self._jsonl_lock, open(self.out / "events.jsonl", "a", encoding="utf-8") as handle:

@@ -22,6 +22,8 @@ from ..pipeline.models import Models
 from ..pipeline.processor import TrackProcessor
 from ..redact import redact_text, redact_url
 from ..select import TrackResult
+from ..select.gate import FaceGate
+from ..select.persons import PersonMemory
 from ..video.source import Frame
 from .config import StreamConfig
 from .events import EventWriter
@@ -194,6 +196,9 @@ class StreamWorker(threading.Thread):
         self._size: tuple[int, int] | None = None
         self._last_frame_at: float | None = None
         self._processor: TrackProcessor | None = None
+        # Live streams link persons as tracks end; memory is bounded by person_memory_s and max_persons.
+        self.persons = PersonMemory(threshold=cfg.settings.person_threshold, memory_s=cfg.person_memory_s)
+        self.gate = FaceGate() if cfg.settings.face_gate else None
 
     def wall_of(self, pts: float) -> float:
         return self._t0_wall + pts
@@ -210,8 +215,15 @@ class StreamWorker(threading.Thread):
         if result.ended == "max_duration":
             self._segments[tid] = segment  # the track goes on: its next event is the next segment
         self.metrics.inc("vidfiqa_tracks_total", stream=self.cfg.name)
+        if self.gate is not None and self.gate.check(result) is not None:
+            self.metrics.inc("vidfiqa_tracks_rejected_total", stream=self.cfg.name)  # not face-like: no event
+            return
+        person_id = None
+        if result.template is not None:
+            start, end = result.first_pts, result.last_pts
+            person_id = self.persons.assign(result.template, start, end)
         if len(result.chosen):
-            self.events.emit(self.cfg.name, result, self.wall_of, segment=segment)
+            self.events.emit(self.cfg.name, result, self.wall_of, segment=segment, person_id=person_id)
 
     def run(self) -> None:
         try:

@@ -16,9 +16,10 @@ from typing import Any, Callable
 from ..errors import VidfiqaError
 from ..export import GalleryWriter
 from ..redact import redact_text, redact_url
+from ..select.gate import FaceGate
 from .models import Models
 from .prefetch import Prefetcher
-from .processor import TrackProcessor
+from .processor import TrackProcessor, selection_rule
 from .settings import RunSettings
 
 DEFAULT_FPS = 25.0  # assumed only to turn frame numbers into seconds when a source has no timing
@@ -54,7 +55,8 @@ class VideoPipeline:
         fps = info.fps or s.fps or DEFAULT_FPS
         try:
             writer = GalleryWriter(out_dir, source={**info.to_dict(), "path": shown, "uri": shown}, settings=s.to_dict(),
-                                   write_series=s.write_series)
+                                   write_series=s.write_series, gate=FaceGate() if s.face_gate else None,
+                                   rule=selection_rule(s), person_threshold=s.person_threshold, fps=fps)
         except BaseException:
             video.close()
             raise

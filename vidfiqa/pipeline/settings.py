@@ -64,6 +64,7 @@ class RunSettings:
     device: str = _f("cpu", 'cpu, cuda or auto (cuda when onnxruntime-gpu sees a GPU).')
     # ---- gates
     min_face_size: float = _f(24.0, 'Faces whose box is smaller (shorter side, pixels) are tracked but not scored.')
+    face_gate: bool = _f(True, 'Move tracks that are not face-like (the quality model and the detector both doubt them) from the gallery to the manifest\'s rejected list.')
     min_quality: float | None = _f(0.05, 'Smoothed quality a frame needs to be selected (measured: keeps every usable face, low-resolution ones too; none: no minimum).')
     # ---- smooth
     smooth_window: int = _f(5, 'Running median over this many detections (odd; 1: off).')
@@ -75,6 +76,8 @@ class RunSettings:
     embedding_weight: float = _f(0.5, 'Weight of embedding similarity (vs closeness in time) in frame similarity.')
     min_gap_s: float = _f(0.25, 'Selected frames are at least this many seconds apart.')
     candidates: int = _f(32, 'Candidate frames per track kept in memory (spread over the track).')
+    # ---- persons
+    person_threshold: float = _f(0.375, "Cosine similarity of two tracks' templates (student embeddings) at or above which they are one person (1: link only identical templates).")
     # ---- output
     context_scale: float = _f(2.2, "Context image side, relative to the face box's longer side.")
     context_size: int = _f(256, 'Context images are at most this many pixels wide.')
@@ -95,7 +98,7 @@ class RunSettings:
             need(getattr(self, name) >= 1, f"{name} must be at least 1")
         need(self.smooth_window >= 1 and self.smooth_window % 2 == 1, "smooth_window must be an odd number >= 1")
         need(32 <= self.input_size <= 4096 and 32 <= self.roi_input_size <= 4096, "input sizes must be within 32..4096 pixels")
-        for name in ("detect_score", "track_high_score", "track_new_score", "diversity", "embedding_weight", "identity_split"):
+        for name in ("detect_score", "track_high_score", "track_new_score", "diversity", "embedding_weight", "identity_split", "person_threshold"):
             need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be within 0..1")
         need(self.candidates >= self.top_k, "candidates must be at least top_k")
         for name in ("max_wait_s", "lost_after_s", "time_scale_s", "min_gap_s", "smooth_sigma", "min_face_size"):
