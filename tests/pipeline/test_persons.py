@@ -120,3 +120,20 @@ def test_persons_are_the_same_people_to_an_independent_matcher(gallery):
     # 0.40 within, at least 0.58 across; dlib calls 0.6 its same-person bound).
     within, across = distance[same & off].max(), distance[~same].min()
     assert within < 0.5 and within + 0.1 < across, (within, across)
+
+
+@pytest.mark.parametrize("name", ["azurevi_friends_cuts.mp4", "azurevi_avenger2_cuts.mp4"])
+def test_no_track_crosses_a_cut_in_the_film_and_tv_excerpts(name, tmp_path):
+    """Real edited footage, cuts known by inspection (benchmarks/shots_ground_truth.json); the
+    fast preset (every 2nd frame) keeps the test short, and a cut still falls between two
+    analysed frames."""
+    from conftest import REPO
+
+    clip = need(DATA / "edited_videos" / name)
+    truth = json.loads((REPO / "benchmarks" / "shots_ground_truth.json").read_text())["clips"][f"edited_videos/{name}"]
+    cuts = [b["last"] for b in truth["boundaries"] if b["kind"] == "cut"]  # first frame of each new shot
+    manifest = VideoPipeline(make_settings("fast")).run(clip, tmp_path / "g")
+    assert manifest["tracks"], "the excerpt has faces"
+    for t in manifest["tracks"] + manifest["rejected"]:
+        crossed = [c for c in cuts if t["first_frame"] < c <= t["last_frame"]]
+        assert not crossed, f"track {t['track_id']} (frames {t['first_frame']}-{t['last_frame']}) crosses the cut at {crossed}"
