@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -112,13 +111,10 @@ def main() -> None:
     if not args.clip.is_file():
         sys.exit(f"clip not found: {args.clip} (needs ../shared/data/videos)")
 
-    results = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-               "clip": str(args.clip.name)}
-    import av
-    import onnxruntime
-    import torch
+    from benchinfo import Run
 
-    results["machine"].update({"onnxruntime": onnxruntime.__version__, "torch": torch.__version__, "av": av.__version__})
+    run = Run("bench_run.py", sys.argv[1:])  # the machine and the load average at start and end
+    results: dict = {"clip": str(args.clip.name)}
     # Decode speed on this shared machine drifts by tens of percent from minute to minute: take
     # the median of three runs before and three after the pipeline runs, and report them all.
     before = [decode_only(args.clip) for _ in range(3)]
@@ -132,8 +128,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         long_clip = repeated_clip(args.clip, args.repeat, Path(tmp) / f"x{args.repeat}{args.clip.suffix}")
         results["memory"] = {"short": peak_memory(args.clip, "fast"), f"x{args.repeat}": peak_memory(long_clip, "fast")}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    run.write(args.out, results)
 
     decode = results["decode_only"]["frames_per_s"]
     print(f"clip {args.clip.name}: decode-only {decode} frames/s (median; runs {results['decode_only']['runs_frames_per_s']})")

@@ -76,6 +76,7 @@ def measure(cameras: int, clip: Path, seconds: float, work: Path) -> dict:
         "rss_steady_mib": round(statistics.median(steady), 1) if steady else None,
         "rss_peak_mib": round(peak, 1),
         "samples": len(samples),
+        "rss_trace_mib": [round(rss, 1) for _, rss in samples[::5]],
         "frames_processed_per_s": {name: round(s["frames_processed"] / seconds, 1) for name, s in summary["streams"].items()},
         "frames_dropped_overload": {name: s["frames_dropped_overload"] for name, s in summary["streams"].items()},
     }

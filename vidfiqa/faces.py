@@ -28,8 +28,9 @@ field               dtype, shape             meaning
 ``embeddings``      float32 (N, D)           face recognition embedding, or None
 ``quality``         float32 (N,)             face image quality (higher is better), or None
 ``context``         object (N,)              a wider RGB view (uint8 H x W x 3, sizes may
-                                             differ) around each face, for galleries and
-                                             events; or None
+                                             differ) around each face, or its JPEG bytes
+                                             (candidate pools keep it compressed), for
+                                             galleries and events; or None
 ==================  =======================  ==============================================
 
 Optional fields stay ``None`` until a stage fills them; later stages only add fields, so code

@@ -7,9 +7,14 @@ import numpy as np
 
 from ..select import TrackResult
 
+JPEG_QUALITY = 92
 
-def encode_image(image: np.ndarray, ext: str, jpeg_quality: int = 92) -> bytes:
-    """An RGB image as the bytes of a ``.png`` or ``.jpg`` file."""
+
+def encode_image(image: np.ndarray | bytes, ext: str, jpeg_quality: int = JPEG_QUALITY) -> bytes:
+    """An RGB image as the bytes of a ``.png`` or ``.jpg`` file; bytes are taken as already
+    encoded (candidate pools keep context views as JPEG, see ``select/pool.py``)."""
+    if isinstance(image, bytes):
+        return image
     params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if ext == ".jpg" else []
     ok, data = cv2.imencode(ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
     if not ok:
@@ -17,9 +22,9 @@ def encode_image(image: np.ndarray, ext: str, jpeg_quality: int = 92) -> bytes:
     return data.tobytes()
 
 
-def pick_images(result: TrackResult) -> list[tuple[np.ndarray, np.ndarray]]:
+def pick_images(result: TrackResult) -> list[tuple[np.ndarray, np.ndarray | bytes]]:
     """(aligned crop, context view) of each chosen frame, best first (none for a track with no
-    pick: such a track may have no crops at all)."""
+    pick: such a track may have no crops at all).  A context view may be JPEG bytes."""
     chosen = result.chosen
     if not len(chosen):
         return []

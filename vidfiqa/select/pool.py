@@ -8,9 +8,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
-from ..faces import Faces
+from ..faces import Faces, object_column
 from .identity import IdentityWatch
 
 
@@ -66,7 +67,7 @@ class TrackHistory:
             held = self.pool.get(key)
             if not math.isfinite(quality) or (held is not None and quality <= _quality(held)):
                 continue
-            self.pool[key] = faces[i]
+            self.pool[key] = _compact(faces[i])
         while len(self.pool) > self.capacity:
             self.bucket_s *= 2
             merged: dict[int, Faces] = {}
@@ -110,3 +111,18 @@ class TrackHistory:
 def _quality(row: Faces) -> float:
     assert row.quality is not None  # only scored rows enter the pool
     return float(row.quality[0])
+
+
+CONTEXT_JPEG_QUALITY = 92  # the gallery's (export/images.py): the JPEG written is these very bytes
+
+
+def _compact(row: Faces) -> Faces:
+    """A pool row keeps its context view JPEG-encoded: a 256 px RGB view is 196 KB, its JPEG
+    about 15 KB, and a pool holds up to ``capacity`` rows per open track (measured: the views
+    were the largest per-camera memory in `vidfiqa watch` after the decoder)."""
+    if row.context is None or isinstance(row.context[0], bytes):
+        return row
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(row.context[0], cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, CONTEXT_JPEG_QUALITY])
+    if not ok:
+        return row
+    return row.replace(context=object_column([data.tobytes()]))
