@@ -380,3 +380,19 @@ def test_rolling_gallery_keeps_the_newest_events(tmp_path):
     kept = sorted(p.name for p in (tmp_path / "events" / "cam").iterdir())
     assert len(kept) == 3 and all(name.endswith(("0004-1", "0005-1", "0006-1")) for name in kept)
     assert len((tmp_path / "events.jsonl").read_text().splitlines()) == 6  # the log keeps every event
+
+
+def test_a_person_who_comes_back_keeps_their_person_id(tmp_path):
+    """The bundled sample replayed as a camera: every loop the astronaut leaves (the clip jumps
+    back to its start: a cut) and comes back within person_memory_s, so every event names the
+    same person.  (Forgetting after person_memory_s is tested on PersonMemory itself, in
+    tests/select/test_persons.py.)"""
+    sample = REPO / "samples" / "astronaut.mp4"
+    path = tmp_path / "cam.toml"
+    path.write_text(f'[stream]\nname = "cam"\nurl = "{sample}"\nloop = true\nperson_memory_s = 600\n')
+    watcher = Watcher([load_stream(path)], tmp_path / "out", Retention(), log=Logger("json", stream=open(tmp_path / "log", "w")))
+    watcher.run(duration_s=17.0)  # two plays of the 8 s clip and the start of a third
+    events = [e for e in events_of(tmp_path / "out") if e["selected"]]
+    assert len(events) >= 2, events
+    persons = [e["person_id"] for e in events]
+    assert all(isinstance(p, int) for p in persons) and len(set(persons)) == 1, persons

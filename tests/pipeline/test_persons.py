@@ -137,3 +137,20 @@ def test_no_track_crosses_a_cut_in_the_film_and_tv_excerpts(name, tmp_path):
     for t in manifest["tracks"] + manifest["rejected"]:
         crossed = [c for c in cuts if t["first_frame"] < c <= t["last_frame"]]
         assert not crossed, f"track {t['track_id']} (frames {t['first_frame']}-{t['last_frame']}) crosses the cut at {crossed}"
+
+
+def test_the_page_shows_persons_and_every_image_loads(gallery, chromium):
+    """Headless Chromium on the edited clip's page: one section per person, no broken image,
+    and the tracks folded away (the page is people, not a row per track)."""
+    import subprocess
+
+    manifest = read_manifest(gallery / "manifest.json")
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+                          "--virtual-time-budget=5000", "--dump-dom", (gallery / "index.html").as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert 'data-images-broken="0"' in dom, dom[:500]
+    assert f'data-persons="{len(manifest["persons"])}"' in dom and len(manifest["persons"]) == 3
+    for person in manifest["persons"]:
+        assert f'data-person-id="{person["person_id"]}"' in dom
+    assert dom.count('<details class="tracks">') == 3, "each person's tracks fold out beneath it"
+    assert "1 tracks" not in dom
