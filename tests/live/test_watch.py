@@ -297,7 +297,10 @@ def test_a_hanging_webhook_does_not_stall_decoding(rtsp, tmp_path):
         rate = (m.get("vidfiqa_frames_decoded_total", stream="cam") - f0) / (time.monotonic() - t0)
         assert rate > 10, f"decoding runs at the stream's 15 fps while the webhook hangs (got {rate:.1f})"
         assert received, "the webhook was called"
-        assert m.get("vidfiqa_frames_dropped_total", stream="cam", reason="overload") < 0.2 * m.get("vidfiqa_frames_decoded_total", stream="cam")
+        # A worker blocked by the webhook would drop nearly every frame; one that goes on drops only
+        # what a slow moment of a 2-core machine costs with a 4-frame queue (measured up to 25 %).
+        dropped = m.get("vidfiqa_frames_dropped_total", stream="cam", reason="overload")
+        assert dropped < 0.5 * m.get("vidfiqa_frames_decoded_total", stream="cam"), dropped
     finally:
         watcher.stop.set()
         hang.set()
