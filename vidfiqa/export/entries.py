@@ -7,8 +7,6 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-import numpy as np
-
 from ..select import TrackResult
 
 
@@ -111,10 +109,3 @@ def event_record(result: TrackResult, stream: str, event_id: str, folder: str, s
         "quality_max": number(result.quality_max),
         "selected": selected,
     }
-
-
-def plot_points(result: TrackResult) -> dict[str, np.ndarray | list]:
-    """What the page's quality plot needs: the series and the picks (time, smoothed quality)."""
-    from .html import plot_data
-
-    return plot_data(result.series, selected_fields(result))

@@ -58,7 +58,6 @@ def group_people(tracks: list[TrackPicks], rule: SelectionRule, threshold: float
         return []
     spans = [TrackSpan(t.track_id, t.start_s, t.end_s, t.template, float(t.merit.max())) for t in tracks]
     person_of = link_persons(spans, threshold)
-    by_id = {t.track_id: t for t in tracks}
     members: dict[int, list[TrackPicks]] = {}
     for t in sorted(tracks, key=lambda t: (t.start_s, t.track_id)):
         members.setdefault(person_of[t.track_id], []).append(t)
@@ -72,5 +71,4 @@ def group_people(tracks: list[TrackPicks], rule: SelectionRule, threshold: float
         chosen = select_diverse(merit, times, embeddings, top_k=rule.top_k, diversity=rule.diversity,
                                 time_scale_s=rule.time_scale_s, embedding_weight=rule.embedding_weight, min_gap_s=rule.min_gap_s)
         people.append(Person(pid, [t.track_id for t in own], [index[i] for i in chosen]))
-    assert all(tid in by_id for p in people for tid in p.track_ids)
     return people
