@@ -178,9 +178,13 @@ class TrackProcessor:
         for tid in np.unique(scored.track_id):
             rows = scored[scored.track_id == tid]
             for part_id, part in self._identity_parts(int(tid), rows):
-                history = self.histories[part_id]
-                history.observe(part)
-                history.offer(part)
+                self._record(part_id, part)
+
+    def _record(self, track_id: int, rows: Faces) -> None:
+        """Scored rows of one track into its series and candidate pool."""
+        history = self.histories[track_id]
+        history.observe(rows)
+        history.offer(rows)
 
     def _identity_parts(self, track_id: int, rows: Faces) -> list[tuple[int, Faces]]:
         """Split one track's newly scored rows (frame order) where another person takes over.
@@ -204,8 +208,7 @@ class TrackProcessor:
             new_id = self.tracker.relabel(track_id)
             self.histories[new_id] = history.split(change, new_id)
             for part_id, part in parts:  # what came before the change belongs to the old part
-                self.histories[part_id].observe(part)
-                self.histories[part_id].offer(part)
+                self._record(part_id, part)
             parts = [(new_id, after)] if len(after) else []
             self._end([track_id], "identity_change")
             track_id, history, start = new_id, self.histories[new_id], i + 1
