@@ -1,12 +1,14 @@
 """Memory of `vidfiqa watch` against the number of cameras: what one more camera costs.
 
-    python benchmarks/watch_memory.py [--cameras 1 4] [--seconds 40] [--clip ../shared/data/videos/liveportrait_s18.mp4]
+    python benchmarks/watch_memory.py [--cameras 1 4] [--seconds 30] [--repeats 3] [--clip ../shared/data/videos/liveportrait_s18.mp4]
 
 For each camera count a fresh `vidfiqa watch` process replays the clip (1280x720, 30 fps) as that
 many live cameras (stream files with ``loop = true``: each paced at the clip's own frame rate,
 default pipeline settings).  Its resident memory (RSS) is sampled every second; reported are the
 median over the second half of the run (steady state) and the peak (VmHWM).  The cost per added
-camera is (steady RSS with the most cameras - with the fewest) / (difference in cameras).
+camera is (steady RSS with the most cameras - with the fewest) / (difference in cameras), from
+``--repeats`` pairs of runs made one after the other; the median pair is the figure, with the
+range beside it (on a shared 2-core machine one pair varied from 35 to 41 MiB).
 Cameras whose model settings agree share one set of models (vidfiqa/pipeline/models.py), so what
 a camera adds is its reader, decoder, frame queue and tracker.  Results:
 benchmarks/results/watch_memory_<host>.json with the machine and the load average.
@@ -93,30 +95,37 @@ def machine() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--seconds", type=float, default=40.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clip", type=Path, default=SHARED / "data" / "videos" / "liveportrait_s18.mp4")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "watch_memory_vm.json")
     args = parser.parse_args()
     load_start = os.getloadavg()
-    with tempfile.TemporaryDirectory() as tmp:
-        runs = [measure(n, args.clip.resolve(), args.seconds, Path(tmp)) for n in args.cameras]
-    few, most = runs[0], runs[-1]
-    per_camera = None
-    if most["cameras"] > few["cameras"] and few["rss_steady_mib"] and most["rss_steady_mib"]:
-        per_camera = round((most["rss_steady_mib"] - few["rss_steady_mib"]) / (most["cameras"] - few["cameras"]), 1)
+    runs, pairs = [], []
+    for repeat in range(args.repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            these = [measure(n, args.clip.resolve(), args.seconds, Path(tmp)) for n in args.cameras]
+        for r in these:
+            r["repeat"] = repeat
+        runs += these
+        few, most = these[0], these[-1]
+        if most["cameras"] > few["cameras"] and few["rss_steady_mib"] and most["rss_steady_mib"]:
+            pairs.append(round((most["rss_steady_mib"] - few["rss_steady_mib"]) / (most["cameras"] - few["cameras"]), 1))
+        print(f"repeat {repeat + 1}: {[(r['cameras'], r['rss_steady_mib']) for r in these]} -> {pairs[-1] if pairs else None} MiB per added camera")
     report = {
         "benchmark": "watch_memory",
         "clip": str(args.clip.name),
         "seconds": args.seconds,
         "runs": runs,
-        "rss_per_added_camera_mib": per_camera,
+        "rss_per_added_camera_mib": statistics.median(pairs) if pairs else None,
+        "rss_per_added_camera_each_mib": pairs,
         "machine": machine(),
         "load_average_start": [round(v, 2) for v in load_start],
         "load_average_end": [round(v, 2) for v in os.getloadavg()],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps({k: report[k] for k in ("runs", "rss_per_added_camera_mib", "load_average_start")}, indent=1))
+    print(json.dumps({k: report[k] for k in ("rss_per_added_camera_mib", "rss_per_added_camera_each_mib", "load_average_start")}, indent=1))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,11 @@ field               dtype, shape             meaning
                                              inverse maps crop pixels back to the frame
 ``embeddings``      float32 (N, D)           face recognition embedding, or None
 ``quality``         float32 (N,)             face image quality (higher is better), or None
+``face_quality``    float32 (N,)             the bundled student's quality when another
+                                             method sets ``quality``: the scale that the
+                                             absolute floors (``min_quality``, the face
+                                             gate, identity votes) were calibrated on; None
+                                             when ``quality`` is the student's
 ``context``         object (N,)              a wider RGB view (uint8 H x W x 3, sizes may
                                              differ) around each face, or its JPEG bytes
                                              (candidate pools keep it compressed), for
@@ -59,6 +64,7 @@ _OPTIONAL = {
     "transforms": (np.float32, (2, 3)),
     "embeddings": (np.float32, None),
     "quality": (np.float32, ()),
+    "face_quality": (np.float32, ()),
     "context": (object, ()),  # one image per row; an object column because their sizes differ
 }
 
@@ -90,6 +96,7 @@ class Faces:
     transforms: np.ndarray | None = None
     embeddings: np.ndarray | None = None
     quality: np.ndarray | None = None
+    face_quality: np.ndarray | None = None
     context: np.ndarray | None = None
 
     def __post_init__(self) -> None:
@@ -174,6 +181,12 @@ class Faces:
     def __iter__(self):
         for i in range(len(self)):
             yield self[i]
+
+    @property
+    def floor_quality(self) -> np.ndarray | None:
+        """The quality that absolute floors compare: ``face_quality`` when another method set
+        ``quality``, else ``quality``."""
+        return self.face_quality if self.face_quality is not None else self.quality
 
     def replace(self, **changes: Any) -> "Faces":
         """A new record with some fields replaced or added (the others are shared, not copied)."""

@@ -351,14 +351,29 @@ def _iso(wall: float) -> str:
 def test_frame_queue_drops_oldest_frames_but_keeps_markers():
     from vidfiqa.live.stream import Connected, FrameQueue
 
-    q = FrameQueue(3)
+    q = FrameQueue(3, overload_size=3)  # never shrinks: the plain drop-oldest rule
     q.put(Connected(10, 10, 1, 25.0))
-    for i in range(10):
-        q.put(i)
-    assert q.dropped == 7 and len(q) == 4
+    dropped = [q.put(i) for i in range(10)]
+    assert dropped == [0, 0, 0] + [1] * 7 and q.dropped == 7 and len(q) == 4
     items = [q.get(0.01) for _ in range(4)]
     assert isinstance(items[0], Connected) and items[1:] == [7, 8, 9]
     assert q.get(0.01) is None
+
+
+def test_frame_queue_absorbs_a_burst_but_keeps_only_the_newest_under_sustained_overload():
+    from vidfiqa.live.stream import FrameQueue
+
+    q = FrameQueue(8, overload_size=2)
+    # A burst: 10 frames arrive while the analysis is busy, 2 are dropped, 8 wait.
+    assert sum(q.put(i) for i in range(10)) == 2 and len(q) == 8 and q.limit == 8
+    # Sustained: every put keeps dropping; after 8 such puts in a row the queue holds 2 frames.
+    dropped = [q.put(i) for i in range(10, 16)]
+    assert dropped == [1] * 5 + [7] and len(q) == 2 and q.limit == 2
+    assert [q.get(0.01), q.get(0.01)] == [14, 15]
+    assert q.dropped == 2 + 5 + 7
+    # The analysis caught up (found the queue empty): the full depth is back.
+    assert q.get(0.01) is None and q.limit == 8
+    assert sum(q.put(i) for i in range(8)) == 0 and len(q) == 8
 
 
 def _result(track_id: int) -> TrackResult:

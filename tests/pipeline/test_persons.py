@@ -78,6 +78,28 @@ def test_every_track_holds_one_person_and_every_person_is_one_person(edited, gal
     assert len(first_a["track_ids"]) >= 2 and spans == {"A"}, "the person who comes back is linked to their first appearance"
 
 
+def test_the_man_standing_in_the_street_crowd_is_one_person(tmp_path):
+    """In the 1080p street crowd clip, a grey-haired man stands at one spot (box centres around
+    x 1095-1145, y 640-730) for the whole 4.2 s while others pass in front of him; he is lost
+    and found again.  (A man in glasses stands just right of him, centres x > 1155.)  Every track there is his, they all make one person, and that person covers
+    most of the clip (he used to be split into three tracks and two persons)."""
+    out = tmp_path / "g"
+    VideoPipeline(make_settings()).run(need(DATA / "videos" / "facenetpytorch_street_crowd.mp4"), out)
+    manifest = manifest_of(out)
+    at_spot = []
+    for t in manifest["tracks"]:
+        series = np.genfromtxt(out / t["series"], delimiter=",", names=True)
+        cx, cy = (series["x1"] + series["x2"]) / 2, (series["y1"] + series["y2"]) / 2
+        if 1075 < np.median(cx) < 1150 and 620 < np.median(cy) < 750:
+            at_spot.append(t)
+    assert at_spot, "nobody found at the man's spot"
+    persons = {t["person_id"] for t in at_spot}
+    assert len(persons) == 1, [(t["track_id"], t["person_id"], t["first_frame"], t["last_frame"]) for t in at_spot]
+    person = next(p for p in manifest["persons"] if p["person_id"] in persons)
+    assert person["num_detections"] >= 60, person
+    assert {t["track_id"] for t in at_spot} <= set(person["track_ids"])
+
+
 def test_the_cuts_end_tracks(gallery):
     manifest = json.loads((gallery / "manifest.json").read_text())
     ends = sorted(t["last_frame"] for t in manifest["tracks"] if t["ended"] == "scene_cut")

@@ -259,9 +259,46 @@ def test_detect_every_keeps_the_selection(tmp_path):
     assert np.mean([s["quality_smoothed"] for s in main["selected"]]) > 0.45
 
 
+def test_another_quality_method_ranks_while_the_floors_stay_on_the_students_scale(tmp_path):
+    """`--quality-method sharpness` ranks the frames by Laplacian variance (hundreds, not 0-1),
+    but min_quality, the face gate and identity votes stay on the student's scale, which they
+    were calibrated on.  The student still runs for the embeddings; its quality is kept as
+    ``face_quality``.  On the sample, the astronaut stays one track through the dark segment
+    (with sharpness as the floor scale, every dark face voted and split the track there)."""
+    manifest = VideoPipeline(make_settings(quality_method="sharpness")).run(SAMPLE, tmp_path / "g")
+    assert manifest["settings"]["quality_method"] == "sharpness"
+    assert not manifest["rejected"], manifest["rejected"]
+    main = max(manifest["tracks"], key=lambda t: t["num_detections"])
+    assert all(t["ended"] != "identity_change" for t in manifest["tracks"])
+    full = json.loads((REPO / "samples" / "astronaut.json").read_text())
+    assert main["num_detections"] >= 0.9 * full["frames"]
+    series = np.genfromtxt(tmp_path / "g" / main["series"], delimiter=",", names=True)
+    assert "face_quality" in series.dtype.names
+    scored = np.isfinite(series["quality"])
+    assert np.nanmax(series["quality"]) > 10 and np.nanmax(series["face_quality"]) < 1.5  # two scales
+    assert scored.sum() >= 0.9 * len(series)
+    # No pick from the dark segment (15 % brightness with sensor noise).
+    dark = next(seg for seg in full["timeline"] if seg["kind"] == "dark")
+    for item in main["selected"]:
+        assert item["quality"] > 10
+        assert not dark["start_s"] <= item["pts"] < dark["end_s"], item
+
+
 # ------------------------------------------------------------------------ command line
 def vidfiqa(*args, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "vidfiqa.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def vidfiqa_each(*commands: tuple) -> list[subprocess.CompletedProcess]:
+    """Several independent `vidfiqa` commands at once (each its own process, as a user runs
+    it); the results in the order given.  Most of each run is the interpreter starting."""
+    running = [subprocess.Popen([sys.executable, "-m", "vidfiqa.cli", *map(str, c)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for c in commands]
+    done = []
+    for process in running:
+        out, err = process.communicate(timeout=300)
+        done.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+    return done
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:
@@ -273,11 +310,8 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
 
 
 def test_cli_bad_inputs(tmp_path):
-    assert "no such file" in one_line_error(vidfiqa("run", tmp_path / "nope.mp4", "-o", tmp_path / "a")).lower()
-    assert not (tmp_path / "a").exists(), "nothing is written for an input that cannot be opened"
     text = tmp_path / "notes.mp4"
     text.write_text("not a video\n")
-    one_line_error(vidfiqa("run", text, "-o", tmp_path / "b"))
     audio = tmp_path / "audio.m4a"
     with av.open(str(audio), "w") as container:
         stream = container.add_stream("aac", rate=16000)
@@ -286,22 +320,35 @@ def test_cli_bad_inputs(tmp_path):
         frame.sample_rate = 16000
         for packet in [*stream.encode(frame), *stream.encode()]:
             container.mux(packet)
-    assert "video" in one_line_error(vidfiqa("run", audio, "-o", tmp_path / "c")).lower()
-    assert "top_k" in one_line_error(vidfiqa("run", SAMPLE, "-o", tmp_path / "d", "--top-k", "0"))
-    refused = one_line_error(vidfiqa("run", "rtsp://admin:s3cret@127.0.0.1:1/stream", "-o", tmp_path / "r"))
-    assert "cannot open" in refused and "s3cret" not in refused
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "thesis.txt").write_text("precious")
     try:
         import torch
 
         gpu = torch.cuda.is_available()
     except ImportError:
         gpu = False
-    if not gpu:
-        assert "gpu" in one_line_error(vidfiqa("run", SAMPLE, "-o", tmp_path / "f", "--decoder", "gpu")).lower()
-    assert "preset" in one_line_error(vidfiqa("run", SAMPLE, "-o", tmp_path / "e", "--config", "nosuch"))
-    (tmp_path / "busy").mkdir()
-    (tmp_path / "busy" / "thesis.txt").write_text("precious")
-    assert "not empty" in one_line_error(vidfiqa("run", SAMPLE, "-o", tmp_path / "busy"))
+    missing, not_video, audio_only, top_k, refused, preset, busy, *decoder = vidfiqa_each(
+        ("run", tmp_path / "nope.mp4", "-o", tmp_path / "a"),
+        ("run", text, "-o", tmp_path / "b"),
+        ("run", audio, "-o", tmp_path / "c"),
+        ("run", SAMPLE, "-o", tmp_path / "d", "--top-k", "0"),
+        ("run", "rtsp://admin:s3cret@127.0.0.1:1/stream", "-o", tmp_path / "r"),
+        ("run", SAMPLE, "-o", tmp_path / "e", "--config", "nosuch"),
+        ("run", SAMPLE, "-o", tmp_path / "busy"),
+        *([] if gpu else [("run", SAMPLE, "-o", tmp_path / "f", "--decoder", "gpu")]),
+    )
+    assert "no such file" in one_line_error(missing).lower()
+    assert not (tmp_path / "a").exists(), "nothing is written for an input that cannot be opened"
+    one_line_error(not_video)
+    assert "video" in one_line_error(audio_only).lower()
+    assert "top_k" in one_line_error(top_k)
+    line = one_line_error(refused)
+    assert "cannot open" in line and "s3cret" not in line
+    if decoder:
+        assert "gpu" in one_line_error(decoder[0]).lower()
+    assert "preset" in one_line_error(preset)
+    assert "not empty" in one_line_error(busy)
     assert (tmp_path / "busy" / "thesis.txt").read_text() == "precious"
 
 

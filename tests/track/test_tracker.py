@@ -69,6 +69,25 @@ def test_short_gap_keeps_id_long_gap_ends_it():
     assert walk(tracker, 27, 30) == ([2] * 3, [])
 
 
+def test_a_face_that_stops_while_hidden_is_recovered_where_it_was_last_seen():
+    """Walking at 6 px per update, then hidden for 10 updates, then back where it vanished: the
+    Kalman prediction has drifted 60 px on (no overlap with a 40 px box), but the last observed
+    box matches, so the id is kept (observation-centric recovery).  A face that appears far
+    from every lost track's last box still starts a new track."""
+    tracker = ByteTracker(TrackerSettings(lost_after_s=1.0), step_s=1 / 25)
+    assert walk(tracker, 0, 20, speed=6.0) == ([1] * 20, [])
+    for _ in range(10):
+        assert tracker.update(Faces.empty())[1] == []
+    last = box(100 + 6.0 * 19, 50)
+    _, predicted = tracker.predicted_boxes()
+    assert iou_matrix(np.array([last]), predicted)[0, 0] == 0.0, "the test needs a drifted prediction"
+    tracked, ended = tracker.update(frame([[last[0] - 3, last[1] + 2, last[2] - 3, last[3] + 2], box(600, 300)], [0.9, 0.9], 30))
+    assert ids_of(tracked) == [1, 2] and ended == []
+    # The recovered track restarts its filter there: it follows the face standing still.
+    for i in range(31, 36):
+        assert ids_of(tracker.update(frame([[last[0] - 3, last[1] + 2, last[2] - 3, last[3] + 2], box(600, 300)], [0.9, 0.9], i))[0]) == [1, 2]
+
+
 def test_gap_frames_return_nothing_and_input_is_not_modified():
     tracker = ByteTracker()
     faces = frame([box(0, 0)], [0.9])

@@ -57,14 +57,19 @@ SERIES_COLUMNS = ["frame_index", "pts", "quality", "quality_smoothed", "detector
 
 
 def series_csv(result: TrackResult) -> str:
-    """Every detection of the track: frame, time, raw and smoothed quality, detector score, box."""
+    """Every detection of the track: frame, time, raw and smoothed quality, detector score, box;
+    and, when another method than the student ranks, the student's quality (``face_quality``, the
+    scale of the floors) as a last column."""
     s = result.series
-    lines = [",".join(SERIES_COLUMNS)]
+    extra = s.face_quality is not None
+    lines = [",".join(SERIES_COLUMNS + (["face_quality"] if extra else []))]
     for i in range(len(s)):
         values = [str(int(s.frame_index[i]))]
         for v in (s.pts[i], s.quality[i], s.quality_smoothed[i], s.detector_score[i]):
             values.append("" if not math.isfinite(v) else f"{v:.6f}")
         values += [f"{v:.1f}" for v in s.boxes[i]]
+        if s.face_quality is not None:
+            values.append("" if not math.isfinite(s.face_quality[i]) else f"{s.face_quality[i]:.6f}")
         lines.append(",".join(values))
     return "\n".join(lines) + "\n"
 

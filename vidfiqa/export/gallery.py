@@ -64,6 +64,7 @@ class GalleryWriter:
         }
         self._plots: dict[int, dict] = {}
         self._last_write = 0.0
+        self.persons_s = 0.0  # seconds spent linking tracks into persons, over every manifest write
         self.write_manifest()
 
     def _prepare(self) -> None:
@@ -124,7 +125,12 @@ class GalleryWriter:
     def write_manifest(self) -> None:
         self.manifest["tracks"].sort(key=lambda t: t["track_id"])
         self.manifest["rejected"].sort(key=lambda t: t["track_id"])
+        started = time.perf_counter()
         self.manifest["persons"] = self._persons()
+        self.persons_s += time.perf_counter() - started
+        stage_seconds = self.manifest["stats"].get("stage_seconds")
+        if isinstance(stage_seconds, dict):  # the final write: the time all groupings took
+            stage_seconds["persons"] = round(self.persons_s, 4)
         atomic_write_text(self.out / "manifest.json", json.dumps(self.manifest, indent=1) + "\n")
         atomic_write_text(self.out / "index.html", html.render(self.manifest, self._plots))
         self._last_write = time.monotonic()

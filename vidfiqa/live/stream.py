@@ -50,38 +50,58 @@ class FrameQueue:
 
     ``put`` never blocks: when full, the oldest *frame* is dropped (markers are kept) and
     ``dropped`` counts it, so the analysis always works on the newest frames.
+
+    Up to ``size`` frames absorb a burst (a slow batch, a moment of a busy machine).  Under
+    *sustained* overload - ``size`` puts in a row each had to drop a frame - a deep queue only
+    adds latency and memory (each 720p frame is 1.4 MiB, held in the decoder's buffers): the
+    analysis drops the same frames whatever the depth.  The queue then keeps at most
+    ``overload_size`` frames, the newest, until the analysis catches up (finds it empty), and
+    the full depth is back.
     """
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, overload_size: int = 2):
         self.size = size
+        self.overload_size = max(1, min(overload_size, size))
+        self.limit = size  # the depth now: size, or overload_size while overloaded
         self._items: deque = deque()
         self._cond = threading.Condition()
+        self._dropping = 0  # puts in a row that dropped a frame
         self.dropped = 0
 
-    def put(self, item: Any) -> bool:
-        """Returns False when a frame had to be dropped to make room."""
+    def put(self, item: Any) -> int:
+        """Returns how many frames were dropped to make room (0: none)."""
         with self._cond:
-            dropped = False
-            frames = sum(1 for i in self._items if not isinstance(i, Connected))
-            if not isinstance(item, Connected) and frames >= self.size:
-                for k, old in enumerate(self._items):
-                    if not isinstance(old, Connected):
-                        del self._items[k]
-                        break
-                self.dropped += 1
-                dropped = True
+            dropped = 0
+            if not isinstance(item, Connected):
+                self._dropping = self._dropping + 1 if self._frames() >= self.limit else 0
+                if self._dropping >= self.size:
+                    self.limit = self.overload_size
+                while self._frames() >= self.limit:
+                    self._drop_oldest_frame()
+                    dropped += 1
             self._items.append(item)
             self._cond.notify()
-            return not dropped
+            return dropped
 
     def get(self, timeout: float) -> Any:
         with self._cond:
             if not self._items:
+                self.limit, self._dropping = self.size, 0  # the analysis keeps up again
                 self._cond.wait(timeout)
             return self._items.popleft() if self._items else None
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def _frames(self) -> int:
+        return sum(1 for i in self._items if not isinstance(i, Connected))
+
+    def _drop_oldest_frame(self) -> None:
+        for k, old in enumerate(self._items):
+            if not isinstance(old, Connected):
+                del self._items[k]
+                self.dropped += 1
+                return
 
 
 class StreamReader(threading.Thread):
@@ -164,8 +184,9 @@ class StreamReader(threading.Thread):
                     self.metrics.inc("vidfiqa_frames_dropped_total", stream=cfg.name, reason="fps_cap")
                     continue
                 last_kept = now
-                if not self.frames.put((frame, now)):
-                    self.metrics.inc("vidfiqa_frames_dropped_total", stream=cfg.name, reason="overload")
+                dropped = self.frames.put((frame, now))
+                if dropped:
+                    self.metrics.inc("vidfiqa_frames_dropped_total", dropped, stream=cfg.name, reason="overload")
             error = source.stopped_early
         except Exception as err:
             error = f"{type(err).__name__}: {err}"

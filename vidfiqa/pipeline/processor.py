@@ -177,7 +177,9 @@ class TrackProcessor:
         self.counts.scored += len(scored)
         for tid in np.unique(scored.track_id):
             rows = scored[scored.track_id == tid]
-            for part_id, part in self._identity_parts(int(tid), rows):
+            with self.times("identity"):
+                parts = self._identity_parts(int(tid), rows)
+            for part_id, part in parts:
                 self._record(part_id, part)
 
     def _record(self, track_id: int, rows: Faces) -> None:
@@ -193,12 +195,13 @@ class TrackProcessor:
         now on), moves the detections already recorded from that frame on into a new history,
         and ends the earlier part with ``ended: "identity_change"``.  A flush scores every queued
         face, so no face is left in the queue under the old id after a split."""
-        assert rows.embeddings is not None and rows.quality is not None
+        assert rows.embeddings is not None and rows.floor_quality is not None
+        votes = rows.floor_quality  # the vote floor is on the student's scale, whatever method ranks
         parts: list[tuple[int, Faces]] = []
         start = 0
         history = self.histories[track_id]
         for i in range(len(rows)):
-            change = history.identity.check(int(rows.frame_index[i]), rows.embeddings[i], float(rows.quality[i]))
+            change = history.identity.check(int(rows.frame_index[i]), rows.embeddings[i], float(votes[i]))
             if change is None:
                 continue
             done = rows[np.arange(start, i + 1)]

@@ -31,12 +31,19 @@ class VideoPipeline:
     """Builds the models once; :meth:`run` processes one input into one gallery.
 
     ``models`` may be passed in (tests, a long-running service); by default they are built from
-    ``settings``.
+    ``settings`` on first use, once the first input has opened: an input that cannot be opened
+    is refused at once, without loading a model.
     """
 
     def __init__(self, settings: RunSettings, models: Models | None = None):
         self.settings = settings.validate()
-        self.models = models or Models.build(self.settings)
+        self._models = models
+
+    @property
+    def models(self) -> Models:
+        if self._models is None:
+            self._models = Models.build(self.settings)
+        return self._models
 
     # ------------------------------------------------------------------ one input
     def run(self, source: str | Path, out_dir: str | Path, progress: Progress | None = None) -> dict[str, Any]:
@@ -54,13 +61,14 @@ class VideoPipeline:
         info = video.info
         fps = info.fps or s.fps or DEFAULT_FPS
         try:
+            models = self.models
             writer = GalleryWriter(out_dir, source={**info.to_dict(), "path": shown, "uri": shown}, settings=s.to_dict(),
                                    write_series=s.write_series, gate=FaceGate() if s.face_gate else None,
                                    rule=selection_rule(s), person_threshold=s.person_threshold, fps=fps)
         except BaseException:
             video.close()
             raise
-        run = TrackProcessor(self.models, s, writer.add, step_s=s.stride / fps, fps=fps)
+        run = TrackProcessor(models, s, writer.add, step_s=s.stride / fps, fps=fps)
         times = run.times
         frames = Prefetcher(video, depth=4)
         status, message, last_index = "complete", None, -1

@@ -22,6 +22,8 @@ class ScoringQueue:
     name); it sets ``quality``.  Selection also needs an embedding per face to keep the chosen
     frames different: scorers that give none (``embeds = False``) are paired with ``embedder``,
     anything that maps ``Faces`` to ``Faces`` with ``embeddings`` (the bundled student by default).
+    When the embedder also gives a quality (the student does), it becomes ``face_quality``: the
+    pipeline's absolute floors are calibrated on the student's scale, whatever method ranks.
     """
 
     def __init__(self, scorer: QualityScorer, batch_size: int = 32, max_wait_s: float = 0.5,
@@ -64,5 +66,7 @@ class ScoringQueue:
         self._pending, self._count, self._oldest = [], 0, None
         scored = self.scorer(faces)
         if self.embedder is not None:
-            scored = scored.replace(embeddings=self.embedder(faces).embeddings)
+            student = self.embedder(faces)
+            face_quality = None if student.quality is None else np.asarray(student.quality, np.float32)
+            scored = scored.replace(embeddings=student.embeddings, face_quality=face_quality)
         return scored.replace(quality=np.asarray(scored.quality, np.float32), embeddings=np.asarray(scored.embeddings, np.float32))

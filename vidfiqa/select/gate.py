@@ -75,7 +75,7 @@ class FaceGate:
         scored = s.scored
         if not scored.any():
             return "no detection was scored (faces too small): not known to be a face"
-        q = float(np.nanmax(s.quality_smoothed[scored]))
+        q = float(np.nanmax(s.floor_smoothed[scored]))  # the student's scale, whatever method ranks
         d = float(np.nanmean(s.detector_score))
         if q < self.min_quality and d < self.min_detector:
             return f"quality {q:.3f} < {self.min_quality:g} and detector confidence {d:.2f} < {self.min_detector:g}: not face-like"

@@ -33,6 +33,7 @@ class TrackHistory:
     frame_index: list[int] = field(default_factory=list)
     pts: list[float] = field(default_factory=list)
     quality: list[float] = field(default_factory=list)  # NaN: detected but not scored (gated)
+    face_quality: list[float] = field(default_factory=list)  # the student's, when another method ranks (see Faces)
     detector_score: list[float] = field(default_factory=list)
     boxes: list[tuple[float, ...]] = field(default_factory=list)  # x1, y1, x2, y2
     pool: dict[int, Faces] = field(default_factory=dict)  # bucket -> one scored row
@@ -45,10 +46,13 @@ class TrackHistory:
     def observe(self, faces: Faces) -> None:
         """Add detections of this track to the series (every detection, scored or not: rows
         without ``quality`` count as unscored)."""
-        quality = faces.quality if faces.quality is not None else np.full(len(faces), np.nan, np.float32)
+        unscored = np.full(len(faces), np.nan, np.float32)
+        quality = faces.quality if faces.quality is not None else unscored
+        floor = faces.floor_quality if faces.floor_quality is not None else unscored
         self.frame_index.extend(int(v) for v in faces.frame_index)
         self.pts.extend(float(v) for v in faces.timestamp)
         self.quality.extend(float(v) for v in quality)
+        self.face_quality.extend(float(v) for v in floor)
         self.detector_score.extend(float(v) for v in faces.scores)
         self.boxes.extend(tuple(float(v) for v in box) for box in faces.boxes)
 
@@ -84,7 +88,7 @@ class TrackHistory:
         stays = [i for i, f in enumerate(self.frame_index) if f < frame_index]
         moved = TrackHistory(new_track_id, fps=self.fps, capacity=self.capacity,
                              identity=IdentityWatch(self.identity.threshold, self.identity.confirm, self.identity.min_quality))
-        for name in ("frame_index", "pts", "quality", "detector_score", "boxes"):
+        for name in ("frame_index", "pts", "quality", "face_quality", "detector_score", "boxes"):
             values = getattr(self, name)
             getattr(moved, name).extend(values[i] for i in later)
             setattr(self, name, [values[i] for i in stays])

@@ -23,6 +23,15 @@ class QualitySeries:
     quality_smoothed: np.ndarray  # float64 (T,)
     detector_score: np.ndarray  # float64 (T,)
     boxes: np.ndarray  # float64 (T, 4)
+    # The student's quality and its smoothed series when another method set ``quality`` (the scale
+    # the absolute floors are calibrated on); None: ``quality`` is the student's.
+    face_quality: np.ndarray | None = None
+    face_quality_smoothed: np.ndarray | None = None
+
+    @property
+    def floor_smoothed(self) -> np.ndarray:
+        """The smoothed series that absolute floors (``min_quality``, the face gate) compare."""
+        return self.face_quality_smoothed if self.face_quality_smoothed is not None else self.quality_smoothed
 
     def __len__(self) -> int:
         return len(self.frame_index)

@@ -35,6 +35,8 @@ def finish_track(history: TrackHistory, ended: str, rule: SelectionRule) -> Trac
         return None
     order = np.argsort(np.asarray(history.frame_index), kind="stable")
     quality = np.asarray(history.quality, np.float64)[order]
+    floor = np.asarray(history.face_quality, np.float64)[order]
+    differs = not np.array_equal(floor, quality, equal_nan=True)  # another method ranks: keep the student's too
     series = QualitySeries(
         frame_index=np.asarray(history.frame_index, np.int64)[order],
         pts=np.asarray(history.pts, np.float64)[order],
@@ -42,6 +44,8 @@ def finish_track(history: TrackHistory, ended: str, rule: SelectionRule) -> Trac
         quality_smoothed=smooth_quality(quality, rule.smooth_window, rule.smooth_sigma).astype(np.float64),
         detector_score=np.asarray(history.detector_score, np.float64)[order],
         boxes=np.asarray(history.boxes, np.float64).reshape(-1, 4)[order],
+        face_quality=floor if differs else None,
+        face_quality_smoothed=smooth_quality(floor, rule.smooth_window, rule.smooth_sigma).astype(np.float64) if differs else None,
     )
     candidates = history.candidates()
     picks: list[int] = []
@@ -50,7 +54,10 @@ def finish_track(history: TrackHistory, ended: str, rule: SelectionRule) -> Trac
         assert candidates.quality is not None and candidates.embeddings is not None
         # A frame must be good itself and sit in a good stretch of the track.
         merit = np.minimum(candidates.quality.astype(np.float64), smoothed)
-        eligible = np.ones(len(candidates), bool) if rule.min_quality is None else smoothed >= rule.min_quality
+        # min_quality is on the student's scale (what it was calibrated on), whatever method ranks.
+        position = np.searchsorted(series.frame_index, np.asarray(candidates.frame_index, np.int64))
+        floor_smoothed = series.floor_smoothed[position]
+        eligible = np.ones(len(candidates), bool) if rule.min_quality is None else floor_smoothed >= rule.min_quality
         picks = select_diverse(
             merit, history.time_of(candidates), candidates.embeddings,
             top_k=rule.top_k, diversity=rule.diversity, time_scale_s=rule.time_scale_s,

@@ -11,11 +11,17 @@ One :meth:`ByteTracker.update` per processed frame:
 1. predict every track one step ahead with a constant-velocity Kalman filter;
 2. match high-score detections to the confirmed tracks, tracked and lost alike (IoU, optionally
    weighted by detection score);
-3. match low-score detections to the still-unmatched tracks that were seen in the previous
+3. recover lost tracks from their last *observed* box: confident detections still unmatched are
+   matched to unmatched lost tracks by IoU with the box where each was last seen (as in OC-SORT's
+   observation-centric recovery).  A face that stops for a moment while hidden is otherwise lost
+   for good: its Kalman prediction keeps drifting with the old velocity, and a person standing in
+   a crowd came back as a new track at the same spot.  A recovered track restarts its filter
+   there, with no velocity;
+4. match low-score detections to the still-unmatched tracks that were seen in the previous
    update (not to lost ones: an old prediction plus an unsure box is too weak a link);
-4. match the remaining high-score detections to the tracks born in the previous update; those
+5. match the remaining high-score detections to the tracks born in the previous update; those
    that find nothing are removed, so a one-frame false positive does not linger;
-5. start a track for every remaining detection confident enough, and end tracks that have been
+6. start a track for every remaining detection confident enough, and end tracks that have been
    lost for longer than the buffer.
 
 Every new track gets its id and is reported at once, so each id the caller sees is also reported
@@ -44,6 +50,7 @@ class TrackerSettings:
     new_track_score: float = 0.7  # a detection that matches nothing starts a track only if its score >= this
     match_iou: float = 0.2  # first association: accept a pair only if IoU >= this (cost 1 - IoU <= 0.8)
     low_match_iou: float = 0.5  # second association: low-score detections vs unmatched tracked tracks
+    recover_iou: float = 0.3  # lost tracks vs leftover confident detections, by IoU with the track's last observed box
     unconfirmed_match_iou: float = 0.3  # tracks seen only once vs leftover high-score detections
     lost_after_s: float = 1.0  # a track unmatched for longer than this (seconds of video) is ended
     fuse_score: bool = True  # multiply IoU by detection score in the first association
@@ -144,6 +151,7 @@ class _Track:
     mean: np.ndarray
     covariance: np.ndarray
     last_seen: int  # number of the update in which it was last matched
+    last_box: np.ndarray  # xyxy of the detection it was last matched with
     confirmed: bool = False  # matched in at least two updates
     lost: bool = False  # unmatched in the latest update
 
@@ -231,6 +239,10 @@ class ByteTracker:
         # 1. confident detections vs every confirmed track, lost ones included (re-activation).
         confirmed = [t for t in self._tracks if t.confirmed]
         unmatched_tracks, unmatched_high = self._match(confirmed, boxes, scores, high, s.match_iou, s.fuse_score, ids)
+        # 1b. lost tracks vs the confident leftovers, by where each was last seen.
+        lost = [t for t in unmatched_tracks if t.lost]
+        still_lost, unmatched_high = self._match(lost, boxes, scores, unmatched_high, s.recover_iou, False, ids, recover=True)
+        unmatched_tracks = [t for t in unmatched_tracks if not t.lost] + still_lost
         # 2. unsure detections may only continue tracks that were matched in the previous update.
         recent = [t for t in unmatched_tracks if not t.lost]
         for track in self._match(recent, boxes, scores, low, s.low_match_iou, False, ids)[0]:
@@ -273,19 +285,26 @@ class ByteTracker:
         min_iou: float,
         fuse_score: bool,
         ids: np.ndarray,
+        recover: bool = False,
     ) -> tuple[list[_Track], np.ndarray]:
         """Associate ``tracks`` with the detections ``candidates`` (row indices) by IoU.
 
         Matched tracks are corrected with their detection and the detection's row in ``ids`` is
-        set.  Returns the unmatched tracks and the unmatched candidate rows.
+        set.  ``recover``: compare with each track's last observed box instead of its prediction,
+        and restart the filter of a matched track at its detection.  Returns the unmatched tracks
+        and the unmatched candidate rows.
         """
-        track_boxes = np.array([t.box for t in tracks]).reshape(-1, 4)
+        if not tracks or not len(candidates):
+            return list(tracks), candidates
+        track_boxes = np.array([t.last_box if recover else t.box for t in tracks]).reshape(-1, 4)
         similarity = iou_matrix(track_boxes, boxes[candidates])
         if fuse_score:
             similarity = similarity * scores[candidates][None, :]
         pairs, free_tracks, free_dets = _assign(1.0 - similarity, 1.0 - min_iou)
         for ti, di in pairs:
             row = candidates[di]
+            if recover:
+                tracks[ti].mean, tracks[ti].covariance = _kalman_initiate(_xyxy_to_xyah(boxes[row]))
             self._continue_track(tracks[ti], boxes[row])
             ids[row] = tracks[ti].track_id
         return [tracks[i] for i in free_tracks], candidates[free_dets]
@@ -293,12 +312,13 @@ class ByteTracker:
     def _continue_track(self, track: _Track, box: np.ndarray) -> None:
         track.mean, track.covariance = _kalman_update(track.mean, track.covariance, _xyxy_to_xyah(box))
         track.last_seen = self._update_count
+        track.last_box = np.array(box, np.float64)
         track.lost = False
         track.confirmed = True
 
     def _start_track(self, box: np.ndarray) -> int:
         mean, cov = _kalman_initiate(_xyxy_to_xyah(box))
-        track = _Track(self._next_id, mean, cov, last_seen=self._update_count)
+        track = _Track(self._next_id, mean, cov, last_seen=self._update_count, last_box=np.array(box, np.float64))
         self._next_id += 1
         self._tracks.append(track)
         return track.track_id
