@@ -33,7 +33,7 @@ def score_images(
         from .errors import ConfigError
 
         raise ConfigError(f"{method} needs detections (face size, detector score); it cannot score --aligned crops")
-    det = None if aligned else make_detector(detector, model_path=detector_model, device=device, input_size=input_size)
+    det = None if aligned else make_detector(detector, model_path=detector_model, device=device, input_size=input_size, small_faces=True)
     pipeline = PhotoPipeline(det, stages=[scorer], largest_only=not all_faces, aligned_input=aligned, chunk_size=batch_size)
     for result in pipeline.run(inputs):
         if result.faces is None or len(result.faces) == 0:

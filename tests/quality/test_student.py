@@ -103,3 +103,25 @@ def test_student_edc_on_held_out_people(student, mfn_onnx):
     pauc = {name: m["normalised"]["0.3"] for name, m in report["fmr"][0]["methods"].items()}
     assert pauc["student"] < pauc["sharpness"] < pauc["random"] + 0.05, pauc
     assert pauc["student"] <= pauc["embedding_norm"] + 0.01, pauc
+
+
+def test_a_pytorch_checkpoint_runs_on_the_device_asked_for(tmp_path):
+    """``EDifFIQA(checkpoint=..., device=...)`` places the network on that device (it used to stay
+    on the CPU whatever was asked); a GPU that is not there is a one-line configuration error."""
+    import torch
+
+    from vidfiqa.errors import ConfigError
+    from vidfiqa.quality.ediffiqa import EDifFIQA, build_model
+
+    torch.manual_seed(0)
+    path = tmp_path / "student.pt"
+    torch.save(build_model("T").state_dict(), path)
+    scorer = EDifFIQA(checkpoint=path, device="cpu", batch_size=4)
+    assert next(scorer._torch.parameters()).device.type == "cpu"
+    crops = np.random.default_rng(0).integers(0, 255, (5, 112, 112, 3), dtype=np.uint8)
+    q, e = scorer.score_and_embed(crops)
+    assert q.shape == (5,) and e.shape == (5, scorer.embedding_dim) and np.isfinite(q).all()
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="cuda"):
+            EDifFIQA(checkpoint=path, device="cuda")
+        assert next(EDifFIQA(checkpoint=path, device="auto")._torch.parameters()).device.type == "cpu"

@@ -121,3 +121,48 @@ def test_training_learns_labels_keeps_embeddings_and_resumes(tmp_path, shared_mo
     config7 = TrainConfig(**{**config.__dict__, "epochs": 7})
     _, history7 = train(data, IMAGENET, init, tmp_path / "run", config7, dev=data, log=lambda m: None)
     assert len(history7) == 7 and history7[:6] == history
+
+
+def test_cli_trains_variant_s_on_its_own_512_d_targets(tmp_path):
+    """`vidfiqa train ediffiqa --variant S` used to fail (the consistency targets were always
+    MobileFaceNet's 128-d embeddings against iresnet18's 512).  A few steps from random iresnet18
+    weights: the targets come from that backbone, training runs on the device asked for, and the
+    exported student gives 512-d embeddings."""
+    import csv
+    import json
+
+    import torch
+    from click.testing import CliRunner
+
+    from vidfiqa.backbones.registry import get_spec
+    from vidfiqa.commands.train_ediffiqa import ediffiqa
+    from vidfiqa.quality.ediffiqa import EDifFIQA
+    from vidfiqa.train.cropset import CropSet
+
+    crops, names = _glint_crops(4, 3)
+    cropset = CropSet()
+    for i, (crop, name) in enumerate(zip(crops, names)):
+        cropset.add(f"glint24_aligned/{name}/{i}.png#0", crop, name, float("nan"), float("nan"))
+    cropset.save(tmp_path / "cs.npz")
+    with open(tmp_path / "labels.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["key", "identity", "split", "embedding_norm"])
+        for i, (key, name) in enumerate(zip(cropset.keys, names)):
+            writer.writerow([key, name, "dev" if name == names[-1] else "train", 10 + i])
+    torch.manual_seed(0)
+    builder = get_spec("iresnet18").builder
+    assert builder is not None
+    torch.save(builder().state_dict(), tmp_path / "r18.pth")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(ediffiqa, ["--cropset", str(tmp_path / "cs.npz"), "--labels", str(tmp_path / "labels.csv"), "--variant", "S",
+                                           "--init-weights", str(tmp_path / "r18.pth"), "--epochs", "1", "--batch-size", "4", "--device", "cpu", "-o", str(out)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["embedding_dim"] == 512 and meta["history"][0]["device"] == "cpu" and np.isfinite(meta["history"][0]["loss"])
+    assert list(tmp_path.glob("cs_iresnet18_*_embeddings.npz")), "the 512-d targets are cached beside the crop set"
+    q, e = EDifFIQA(onnx=out / "model.onnx").score_and_embed(crops[:2])
+    assert e.shape == (2, 512) and np.isfinite(q).all()
+    if not torch.cuda.is_available():
+        refused = CliRunner().invoke(ediffiqa, ["--cropset", str(tmp_path / "cs.npz"), "--labels", str(tmp_path / "labels.csv"), "--device", "cuda",
+                                                "-o", str(tmp_path / "gpu")])
+        assert refused.exit_code != 0 and "cuda" in str(refused.exception).lower()

@@ -100,7 +100,7 @@ def detector_options(func):
     """The detector options every photo command takes (decorator)."""
     func = click.option("--detector", type=click.Choice(["retinaface", "yunet"]), default="retinaface", show_default=True, help="Face detector.")(func)
     func = click.option("--detector-model", type=click.Path(dir_okay=False), default=None, help="Detector weights (required for yunet).")(func)
-    func = click.option("--input-size", type=click.IntRange(32, 4096), default=640, show_default=True, help="Long side the detector sees, in pixels.")(func)
+    func = click.option("--input-size", type=click.IntRange(32, 4096), default=640, show_default=True, help="Most pixels on the long side the detector sees: larger images are shrunk to it, smaller ones searched at their own size.")(func)
     func = click.option("--score-threshold", type=click.FloatRange(0, 1), default=0.6, show_default=True, help="Minimum detector confidence.")(func)
     func = click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)(func)
     return func
@@ -110,7 +110,7 @@ def detector_from_options(detector, detector_model, input_size, score_threshold,
     """The detector the :func:`detector_options` values describe."""
     from ..detect import make_detector
 
-    return make_detector(detector, model_path=detector_model, device=device, input_size=input_size, score_threshold=score_threshold)
+    return make_detector(detector, model_path=detector_model, device=device, input_size=input_size, score_threshold=score_threshold, small_faces=True)
 
 
 def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:

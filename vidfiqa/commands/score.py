@@ -18,7 +18,8 @@ from ..quality import SCORERS
 @click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True, help="CSV: path, face, quality (+ box).")
 @click.option("--detector", type=click.Choice(["retinaface", "yunet"]), default="retinaface", show_default=True)
 @click.option("--detector-model", type=click.Path(dir_okay=False), default=None)
-@click.option("--input-size", type=click.IntRange(32, 4096), default=640, show_default=True)
+@click.option("--input-size", type=click.IntRange(32, 4096), default=640, show_default=True,
+              help="Most pixels on the long side the detector sees: larger images are shrunk to it, smaller ones searched at their own size.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
 def score(inputs, method, options, aligned, all_faces, out_file, detector, detector_model, input_size, device):
     """Face image quality of the faces in images (higher is better); unreadable or faceless

@@ -56,8 +56,9 @@ def teacher_label(rows: list[dict[str, str]], teacher: str) -> np.ndarray:
 @click.option("--ig-weighting/--no-ig-weighting", default=False, show_default=True, help="IG-FIQA-style weights by intra-class spread.")
 @click.option("--train-from", type=click.IntRange(0, 15), default=12, show_default=True, help="First trainable MobileFaceNet block; 0 trains the whole backbone (paper; use with a GPU).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto (a GPU when PyTorch sees one).")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run folder (last.pt, history.json, model.onnx, model.json); rerun to resume.")
-def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size, lr_backbone, lr_head, theta, epsilon, beta, ig_weighting, train_from, seed, out_dir):
+def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size, lr_backbone, lr_head, theta, epsilon, beta, ig_weighting, train_from, seed, device, out_dir):
     """Train an eDifFIQA student on a crop set with teacher labels; exports ONNX at the end."""
     import torch
 
@@ -65,7 +66,7 @@ def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size
     from ..backbones.registry import find_weights, get_spec, sha256_file
     from ..quality.ediffiqa import VARIANTS, export_onnx
     from ..train.cropset import CropSet
-    from ..train.ediffiqa import TrainConfig, TrainData, evaluate, train
+    from ..train.ediffiqa import TrainConfig, TrainData, evaluate, frozen_embeddings, torch_device, train
     from ..train.teacher import intra_class_weights, relative_position_correction
 
     if not cropset.is_file():
@@ -76,15 +77,35 @@ def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size
     if missing:
         raise InputError(f"{labels}: {len(missing)} crops of the crop set have no label (first: {missing[0]})", path=labels)
     rows = [table[k] for k in cs.keys]
-    emb_cache = cropset.with_name(cropset.stem + "_mfn_embeddings.npz")
-    if not emb_cache.is_file():
-        raise InputError(f"{emb_cache}: frozen embeddings missing (run training/label_teachers.py)", path=emb_cache)
-    with np.load(emb_cache) as z:
-        plain, flip = z["plain"], z["flip"]
+    torch_device(device)  # a GPU that is not there: refused before any work
     split = np.array([r["split"] for r in rows])
     identity = np.array(cs.identity)
     q = teacher_label(rows, teacher)
     crops = np.asarray(cs.crops)
+    backbone_name, preprocessing = VARIANTS[variant]
+    spec = get_spec(backbone_name)
+    weights_path = find_weights(spec, init_weights)
+    init_state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    # The representation-consistency targets (and the identity centres of the label correction)
+    # are the starting backbone's own embeddings: 128-d for T, 512-d for S/M/L.
+    emb_cache = cropset.with_name(f"{cropset.stem}_{backbone_name}_{sha256_file(weights_path)[:12]}_embeddings.npz")
+    mfn_cache = cropset.with_name(cropset.stem + "_mfn_embeddings.npz")  # training/label_teachers.py writes it for T
+    if variant == "T" and mfn_cache.is_file():
+        emb_cache = mfn_cache
+    if emb_cache.is_file():
+        with np.load(emb_cache) as z:
+            plain, flip = z["plain"], z["flip"]
+    else:
+        click.echo(f"embedding {len(crops)} crops and their flips with {backbone_name} (the consistency targets) -> {emb_cache.name}", err=True)
+        if spec.builder is None:
+            raise ConfigError(f"variant {variant}: backbone {backbone_name} has no PyTorch builder")
+        backbone = spec.builder()
+        backbone.load_state_dict(init_state, strict=True)
+        plain, flip = frozen_embeddings(backbone, preprocessing, crops, device=device)
+        from ..atomic import atomic_open
+
+        with atomic_open(emb_cache, "wb") as handle:
+            np.savez(handle, plain=plain, flip=flip)
 
     def subset(mask) -> TrainData:
         corrected, _ = relative_position_correction(q[mask], plain[mask], identity[mask], beta=beta, epsilon=epsilon)
@@ -92,11 +113,8 @@ def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size
         return TrainData(crops[mask], plain[mask], flip[mask], corrected, weight)
 
     train_data, dev_data = subset(split == "train"), subset(split == "dev")
-    backbone_name, preprocessing = VARIANTS[variant]
-    spec = get_spec(backbone_name)
-    weights_path = find_weights(spec, init_weights)
-    init_state = torch.load(weights_path, map_location="cpu", weights_only=True)
-    config = TrainConfig(variant=variant, epochs=epochs, batch_size=batch_size, lr_backbone=lr_backbone, lr_head=lr_head, theta=theta, epsilon=epsilon, beta=beta, ig_weighting=ig_weighting, seed=seed, train_from=train_from if variant == "T" else 0)
+    config = TrainConfig(variant=variant, epochs=epochs, batch_size=batch_size, lr_backbone=lr_backbone, lr_head=lr_head, theta=theta, epsilon=epsilon, beta=beta,
+                         ig_weighting=ig_weighting, seed=seed, train_from=train_from if variant == "T" else 0, device=device)
     click.echo(f"train {len(train_data.crops)} crops, dev {len(dev_data.crops)}; teacher {teacher}; init {weights_path}", err=True)
     model, history = train(train_data, preprocessing, init_state, out_dir, config, dev=dev_data, log=lambda m: click.echo(m, err=True), stem_cache_dir=cropset.parent / "stem_cache")
     onnx_path = export_onnx(model, out_dir / "model.onnx")

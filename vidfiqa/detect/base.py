@@ -16,12 +16,16 @@ from ..faces import Faces
 class DetectorSettings:
     """Options common to all detectors.
 
-    ``input_size`` is the long side, in pixels, that a frame is resized to before detection
-    (bigger finds smaller faces, slower).  Boxes and landmarks are always reported in the
-    coordinates of the frame that was passed in.
+    ``input_size`` is the most pixels, on the long side, that the detector sees: a larger frame
+    is shrunk to it (bigger finds smaller faces, slower), a smaller one is searched at its own
+    size.  Enlarging small photos to ``input_size`` moved RetinaFace's landmarks by 5-18 px and
+    made worse crops for the quality model (benchmarks/front_end.py); ``upscale=True`` brings
+    that back.  Boxes and landmarks are always reported in the coordinates of the frame that was
+    passed in.
     """
 
     input_size: int = 640
+    upscale: bool = False  # also enlarge frames smaller than input_size (the behaviour before 0.2)
     score_threshold: float = 0.6
     nms_threshold: float = 0.4
     max_faces: int = 1000  # per frame, after NMS, highest scores first
@@ -84,10 +88,13 @@ def as_rgb(frame: np.ndarray) -> np.ndarray:
     raise ValueError(f"unsupported frame shape {frame.shape}")
 
 
-def resize_long_side(frame: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
-    """Resize so max(H, W) == long_side. Returns the image and the factor (resized / original)."""
+def resize_long_side(frame: np.ndarray, long_side: int, upscale: bool = True) -> tuple[np.ndarray, float]:
+    """Resize so max(H, W) == long_side; with ``upscale=False`` a smaller frame is left as it
+    is.  Returns the image and the factor (resized / original)."""
     h, w = frame.shape[:2]
     factor = long_side / max(h, w)
+    if not upscale:
+        factor = min(factor, 1.0)
     if abs(factor - 1.0) < 1e-9:
         return frame, 1.0
     size = (max(1, round(w * factor)), max(1, round(h * factor)))

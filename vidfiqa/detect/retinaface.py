@@ -79,7 +79,7 @@ class RetinaFaceDetector(FaceDetector):
         self.input_name = self.session.get_inputs()[0].name
 
     def _prepare(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
-        resized, factor = resize_long_side(frame, self.settings.input_size)
+        resized, factor = resize_long_side(frame, self.settings.input_size, self.settings.upscale)
         h, w = resized.shape[:2]
         ch, cw = -(-h // PAD_MULTIPLE) * PAD_MULTIPLE, -(-w // PAD_MULTIPLE) * PAD_MULTIPLE
         canvas = np.zeros((3, ch, cw), dtype=np.float32)

@@ -43,7 +43,7 @@ class YuNetDetector(FaceDetector):
         return [self._detect_one(f) for f in frames]  # cv2.FaceDetectorYN takes one image per call
 
     def _detect_one(self, frame: np.ndarray):
-        resized, factor = resize_long_side(frame, self.settings.input_size)
+        resized, factor = resize_long_side(frame, self.settings.input_size, self.settings.upscale)
         h, w = resized.shape[:2]
         if self._input_wh != (w, h):
             self._net.setInputSize((w, h))

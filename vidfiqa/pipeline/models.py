@@ -21,7 +21,7 @@ from ..quality.base import QualityScorer
 from .settings import RunSettings
 
 # The settings that decide which models are loaded: cameras that agree on them share a bundle.
-MODEL_SETTINGS = ("detector", "detector_model", "input_size", "detect_score", "roi_input_size", "quality_method",
+MODEL_SETTINGS = ("detector", "detector_model", "input_size", "small_faces", "detect_score", "roi_input_size", "quality_method",
                   "quality_model", "batch_size", "threads", "device")
 
 
@@ -76,7 +76,7 @@ class Models:
         # (measured on 2 cores: 115 vs 74 frames/s for the fast preset).
         threads = s.threads or max(1, default_threads() - 1)
         common: dict[str, Any] = dict(model_path=s.detector_model, device=s.device, score_threshold=s.detect_score, threads=threads)
-        detector = detector or make_detector(s.detector, input_size=s.input_size, **common)
+        detector = detector or make_detector(s.detector, input_size=s.input_size, small_faces=s.small_faces, **common)
         region = None
         if s.detect_every > 1:
             region = RegionRedetector(_shareable(roi_detector or make_detector(s.detector, input_size=s.roi_input_size, **common)),

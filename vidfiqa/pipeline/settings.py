@@ -42,9 +42,10 @@ class RunSettings:
     # ---- detect
     detector: str = _f("retinaface", 'Face detector: retinaface or yunet.')
     detector_model: str | None = _f(None, 'Detector weights (required for yunet).')
-    input_size: int = _f(640, 'Long side, in pixels, of the frame the detector sees.')
+    input_size: int = _f(640, 'Most pixels on the long side of the frame the detector sees (larger frames are shrunk to it, smaller ones searched at their own size).')
     detect_score: float = _f(0.3, 'Lowest detector confidence kept (low-confidence faces may only continue tracks).')
     detect_every: int = _f(1, 'Search the whole frame every Nth processed frame; in between, re-find tracked faces near their predicted place.')
+    small_faces: bool = _f(True, 'Frames at least twice input_size (1080p and up at 640) get a second, closer look at the unsure candidates of the first pass, so small faces are found.')
     roi_input_size: int = _f(192, 'Detector input size for the regions around tracked faces.')
     # ---- track
     track_high_score: float = _f(0.6, 'Detections this confident are matched to tracks first.')

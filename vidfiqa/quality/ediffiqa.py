@@ -139,10 +139,15 @@ class EDifFIQA(QualityScorer):
         self.batch_size = int(batch_size)
         self._torch = None
         if checkpoint is not None:
+            import torch
+
+            from ..backbones.registry import _torch_device
+
             model = build_model(variant)  # refuses an unknown variant
             self.preprocessing = VARIANTS[variant][1]
             load_checkpoint(model, checkpoint)
-            self._torch = model.eval()
+            self.device = _torch_device("cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device)
+            self._torch = model.eval().to(self.device)
             self.embedding_dim = model.embedding_dim
             return
         from ..onnx_session import make_session
@@ -175,8 +180,8 @@ class EDifFIQA(QualityScorer):
                 import torch
 
                 with torch.inference_mode():
-                    e, q = self._torch(torch.from_numpy(x))
-                e, q = e.numpy(), q.numpy()
+                    e, q = self._torch(torch.from_numpy(x).to(self.device))
+                e, q = e.float().cpu().numpy(), q.float().cpu().numpy()
             else:
                 e, q = self.session.run(None, {"input": x})
             qs.append(q.reshape(-1))

@@ -47,7 +47,7 @@ class RescoreWorker:
         from ..quality import make_scorer
 
         self.s = settings
-        self.detector = make_detector("retinaface", device=settings.device, input_size=settings.input_size, score_threshold=0.5)
+        self.detector = make_detector("retinaface", device=settings.device, input_size=settings.input_size, score_threshold=0.5, small_faces=True)
         self.box_detector = make_detector("retinaface", device=settings.device, input_size=320, score_threshold=0.3)
         self.aligner = Aligner()
         options = dict(settings.method_options)

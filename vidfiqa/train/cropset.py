@@ -383,12 +383,14 @@ def build(shared: Path, copies: int = 1, seed: int = 0, ytf_stride: int = 3, cli
     else:
         p = plan(shared, ytf_stride)
         log(f"inputs: unpinned, {len(p.files())} files as the folders hold them now")
-    detector = RetinaFaceDetector(input_size=640)
+    # Crop set v1 was built when the detector enlarged every photo to input_size: kept, so that
+    # the pinned inputs still give the same crops (the product's front end no longer enlarges).
+    detector = RetinaFaceDetector(input_size=640, upscale=True)
     clean = CropSet()
     for name in IDENTITY_SETS:
         add_identity_set(clean, data, name, detector, paths=p.photos[name])
         log(f"{name}: {len(clean)} crops so far")
-    add_ytf(clean, data / "ytf_subset", RetinaFaceDetector(input_size=320), stride=ytf_stride, label_files=p.ytf_labels)
+    add_ytf(clean, data / "ytf_subset", RetinaFaceDetector(input_size=320, upscale=True), stride=ytf_stride, label_files=p.ytf_labels)
     log(f"ytf: {len(clean)} crops so far")
     add_clips(clean, data / "videos", detector, every=clip_every, videos=p.videos)
     log(f"clips: {len(clean)} clean crops")

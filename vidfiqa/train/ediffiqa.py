@@ -46,6 +46,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0
     train_from: int = 12  # first trainable MobileFaceNet block; 0 = whole backbone (paper)
+    device: str = "cpu"  # cpu, cuda, cuda:N or auto
     extra: dict = field(default_factory=dict)
 
 
@@ -87,8 +88,10 @@ def train(
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
+    device = torch_device(config.device)
     model = build_model(config.variant)
     model.base_model.load_state_dict(init_backbone_state, strict=True)
+    model.to(device)
     head_params = list(model.mlp.parameters())
     optimiser = torch.optim.AdamW(
         [
@@ -103,7 +106,7 @@ def train(
     history, start_epoch = [], 0
     last = out_dir / "last.pt"
     if last.is_file():
-        state = torch.load(last, map_location="cpu", weights_only=False)
+        state = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"])
@@ -118,10 +121,10 @@ def train(
         cached_flip = _stem_cache(model, preprocessing, np.ascontiguousarray(data.crops[:, :, ::-1]), k, stem_cache_dir)
         dev_cached = _stem_cache(model, preprocessing, dev.crops, k, stem_cache_dir) if dev is not None else None
     rng = np.random.default_rng(config.seed + start_epoch)
-    target = torch.from_numpy(data.target_embedding)
-    target_flip = torch.from_numpy(data.target_embedding_flip)
-    labels = torch.from_numpy(data.label)
-    weights = torch.from_numpy(data.weight)
+    target = torch.from_numpy(data.target_embedding).to(device)
+    target_flip = torch.from_numpy(data.target_embedding_flip).to(device)
+    labels = torch.from_numpy(data.label).to(device)
+    weights = torch.from_numpy(data.weight).to(device)
     for epoch in range(start_epoch, config.epochs):
         model.train()
         _set_bn_eval(model.base_model)
@@ -131,15 +134,15 @@ def train(
         for step in range(steps_per_epoch):
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
             flip = rng.random(len(idx)) < config.flip_prob
-            flip_t = torch.from_numpy(flip)
+            flip_t = torch.from_numpy(flip).to(device)
             e_target = torch.where(flip_t[:, None], target_flip[idx], target[idx])
             if k:
                 h = np.where(flip[:, None, None, None], cached_flip[idx], cached[idx])
-                embedding, quality = model.top(torch.from_numpy(h.astype(np.float32)), k)
+                embedding, quality = model.top(torch.from_numpy(h.astype(np.float32)).to(device), k)
             else:
                 crops = data.crops[idx].copy()
                 crops[flip] = crops[flip][:, :, ::-1]
-                embedding, quality = model(torch.from_numpy(preprocessing(crops)))
+                embedding, quality = model(torch.from_numpy(preprocessing(crops)).to(device))
             consistency = 1 - torch.nn.functional.cosine_similarity(embedding, e_target, dim=1)
             regression = (quality - labels[idx]).abs()
             w = weights[idx]
@@ -151,7 +154,8 @@ def train(
             sums += [loss.item(), consistency.mean().item(), regression.mean().item()]
             if step % 20 == 0:
                 log(f"epoch {epoch + 1}/{config.epochs} step {step}/{steps_per_epoch} loss {sums[0] / (step + 1):.4f} ({time.time() - started:.0f}s)")
-        record = {"epoch": epoch + 1, "loss": sums[0] / steps_per_epoch, "consistency": sums[1] / steps_per_epoch, "l1": sums[2] / steps_per_epoch, "seconds": time.time() - started}
+        record = {"epoch": epoch + 1, "loss": sums[0] / steps_per_epoch, "consistency": sums[1] / steps_per_epoch, "l1": sums[2] / steps_per_epoch,
+                  "seconds": time.time() - started, "device": str(device)}
         if dev is not None:
             record.update(evaluate(model, preprocessing, dev, stem=(dev_cached, k) if k else None))
         history.append(record)
@@ -160,7 +164,37 @@ def train(
         torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(), "history": history, "epoch": epoch + 1, "config": asdict(config)}, tmp)
         tmp.replace(last)
         atomic_write_text(out_dir / "history.json", json.dumps(history, indent=1))
-    return model.eval(), history
+    return model.eval().cpu(), history
+
+
+def torch_device(device: str):
+    """``cpu``, ``cuda``, ``cuda:N``, or ``auto`` (a GPU when PyTorch sees one); a GPU that is not
+    there is a one-line configuration error."""
+    import torch
+
+    from ..backbones.registry import _torch_device
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return _torch_device(device)
+
+
+def frozen_embeddings(backbone, preprocessing, crops: np.ndarray, device: str = "cpu", batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """The representation-consistency targets: ``backbone``'s embedding of every crop and of its
+    horizontal flip (float32).  They must come from the backbone the student is built on (512-d
+    for iresnet variants, 128-d for our MobileFaceNet)."""
+    import torch
+
+    dev = torch_device(device)
+    backbone = backbone.eval().to(dev)
+    out = []
+    for view in (crops, np.ascontiguousarray(crops[:, :, ::-1])):
+        parts = []
+        with torch.inference_mode():
+            for i in range(0, len(view), batch):
+                parts.append(backbone(torch.from_numpy(preprocessing(view[i : i + batch])).to(dev)).float().cpu().numpy())
+        out.append(np.concatenate(parts) if parts else np.zeros((0, 0), np.float32))
+    return out[0].astype(np.float32), out[1].astype(np.float32)
 
 
 def _stem_cache(model, preprocessing, crops: np.ndarray, k: int, cache_dir: Path | None = None, batch: int = 128) -> np.ndarray:
@@ -177,7 +211,7 @@ def _stem_cache(model, preprocessing, crops: np.ndarray, k: int, cache_dir: Path
     if cache_dir is not None:
         digest = hashlib.sha1(crops.tobytes())
         for p in model.stem_parameters(k):
-            digest.update(p.detach().numpy().tobytes())
+            digest.update(p.detach().cpu().numpy().tobytes())
         path = Path(cache_dir) / f"stem_k{k}_{digest.hexdigest()[:16]}.npy"
         if path.is_file():
             return np.load(path, mmap_mode="r")
@@ -185,7 +219,8 @@ def _stem_cache(model, preprocessing, crops: np.ndarray, k: int, cache_dir: Path
     parts = []
     with torch.inference_mode():
         for i in range(0, len(crops), batch):
-            parts.append(model.stem(torch.from_numpy(preprocessing(crops[i : i + batch])), k).numpy().astype(np.float16))
+            x = torch.from_numpy(preprocessing(crops[i : i + batch])).to(next(model.parameters()).device)
+            parts.append(model.stem(x, k).cpu().numpy().astype(np.float16))
     out = np.concatenate(parts)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -200,15 +235,16 @@ def predict(model, preprocessing, crops: np.ndarray, batch: int = 128, stem=None
     import torch
 
     model.eval()
+    device = next(model.parameters()).device
     qs, es = [], []
     with torch.inference_mode():
         for i in range(0, len(crops), batch):
             if stem is not None:
-                e, q = model.top(torch.from_numpy(stem[0][i : i + batch].astype(np.float32)), stem[1])
+                e, q = model.top(torch.from_numpy(stem[0][i : i + batch].astype(np.float32)).to(device), stem[1])
             else:
-                e, q = model(torch.from_numpy(preprocessing(crops[i : i + batch])))
-            qs.append(q.numpy())
-            es.append(e.numpy())
+                e, q = model(torch.from_numpy(preprocessing(crops[i : i + batch])).to(device))
+            qs.append(q.cpu().numpy())
+            es.append(e.cpu().numpy())
     return np.concatenate(qs), np.concatenate(es)
 
 
