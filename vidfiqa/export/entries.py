@@ -19,6 +19,8 @@ def number(value: float, digits: int = 6) -> float | None:
 def selected_fields(result: TrackResult) -> list[dict[str, Any]]:
     """The chosen frames' fields, best first (file names are added by the sink that writes them)."""
     chosen = result.chosen
+    if len(chosen) == 0:  # nothing scored (every face under min_face_size) or nothing eligible
+        return []
     assert chosen.quality is not None
     return [
         {

@@ -1,0 +1,42 @@
+"""The gallery writer: tracks become manifest entries, images and series; gated tracks go to
+``rejected`` with their reason."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from vidfiqa.export import GalleryWriter, read_manifest
+from vidfiqa.faces import Faces, object_column
+from vidfiqa.select import SelectionRule, TrackResult
+from vidfiqa.select.gate import FaceGate
+from vidfiqa.select.result import QualitySeries
+
+
+def _series(n: int, quality: float) -> QualitySeries:
+    q = np.full(n, quality)
+    return QualitySeries(frame_index=np.arange(n), pts=np.arange(n) / 25.0, quality=q, quality_smoothed=q,
+                         detector_score=np.full(n, 0.9), boxes=np.tile([10.0, 10, 30, 30], (n, 1)))
+
+
+def test_a_track_with_nothing_scored_is_rejected_not_a_crash(tmp_path):
+    """Faces all smaller than min_face_size are tracked but never scored: no pick, no template.
+    Such a track (common for distant faces in a crowd at 720p) is listed under ``rejected`` with
+    the reason, next to a normal track, and the manifest stays readable."""
+    writer = GalleryWriter(tmp_path / "g", source={"path": "x.mp4"}, settings={}, gate=FaceGate(), rule=SelectionRule())
+    unscored = TrackResult(track_id=1, ended="lost", series=_series(6, np.nan), chosen=Faces.empty(), chosen_smoothed=np.zeros(0))
+    crop = np.full((1, 112, 112, 3), 128, np.uint8)
+    chosen = Faces.create([[10, 10, 60, 60]], np.zeros((1, 5, 2)), [0.9], frame_index=2, timestamp=0.08, track_id=2,
+                          crops=crop, quality=[0.5], embeddings=np.ones((1, 4)), context=object_column([crop[0]]))
+    good = TrackResult(track_id=2, ended="lost", series=_series(5, 0.5), chosen=chosen, chosen_smoothed=np.array([0.5]),
+                       template=np.array([0.5, 0.5, 0.5, 0.5]))
+    writer.add(unscored)
+    writer.add(good)
+    writer.finish("complete", None, {})
+    manifest = read_manifest(tmp_path / "g" / "manifest.json")
+    assert [t["track_id"] for t in manifest["tracks"]] == [2] and manifest["tracks"][0]["person_id"] == 1
+    (rejected,) = manifest["rejected"]
+    assert rejected["track_id"] == 1 and rejected["selected"] == [] and "no detection was scored" in rejected["reason"]
+    assert json.loads((tmp_path / "g" / "tracks" / "0001" / "track.json").read_text())["selected"] == []
+    assert (tmp_path / "g" / manifest["tracks"][0]["selected"][0]["crop"]).is_file()
