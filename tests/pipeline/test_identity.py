@@ -40,6 +40,18 @@ def test_a_missed_cut_does_not_let_a_track_change_person(swapped_clip, tmp_path)
     assert people == {False, True}, "both people keep their own track with picks"
 
 
+def test_a_split_found_while_the_last_faces_are_scored_ends_both_parts(swapped_clip, tmp_path):
+    """Every face waits in the scoring queue until the input ends (huge batch and wait), so the
+    change of person is only seen while the end of input scores the queue: the first part ends
+    as identity_change, the second (under its new id) as end_of_input.  This used to stop the
+    run with a KeyError (the split had already ended the id being ended)."""
+    settings = make_settings(scene_cut=0.0, batch_size=10_000, max_wait_s=1e6)
+    manifest = VideoPipeline(settings).run(swapped_clip, tmp_path / "g")
+    assert manifest["status"] == "complete"
+    ended = sorted((t["first_frame"] >= FRAMES_PER_PERSON, t["ended"]) for t in manifest["tracks"] if t["selected"])
+    assert ended == [(False, "identity_change"), (True, "end_of_input")], ended
+
+
 def test_identity_split_off_keeps_one_track_across_the_missed_cut(swapped_clip, tmp_path):
     manifest = VideoPipeline(make_settings(scene_cut=0.0, identity_split=0.0)).run(swapped_clip, tmp_path / "g")
     assert any(t["first_frame"] < FRAMES_PER_PERSON <= t["last_frame"] for t in manifest["tracks"]), \

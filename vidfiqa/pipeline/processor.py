@@ -91,6 +91,7 @@ class TrackProcessor:
         self.times = StageTimes()
         self.counts = ProcessorCounts()
         self._since_full = s.detect_every  # frames since the last full-frame search: search the first
+        self._renamed: dict[int, int] | None = None  # old -> new id of splits made while _end scores the queue
 
     # ------------------------------------------------------------------ public surface
     def process(self, frame: Frame) -> None:
@@ -209,6 +210,8 @@ class TrackProcessor:
             if len(before):
                 parts.append((track_id, before))
             new_id = self.tracker.relabel(track_id)
+            if self._renamed is not None:
+                self._renamed[track_id] = new_id
             self.histories[new_id] = history.split(change, new_id)
             for part_id, part in parts:  # what came before the change belongs to the old part
                 self._record(part_id, part)
@@ -223,10 +226,28 @@ class TrackProcessor:
     def _end(self, track_ids: list[int], reason: str, keep_open: bool = False) -> None:
         """Select and hand over these tracks.  ``keep_open``: a fresh history starts (a long
         track emitted in segments)."""
-        track_ids = [t for t in track_ids if t in self.histories]
-        if not track_ids:
+        if not any(t in self.histories for t in track_ids):
             return
-        self._score_queued()  # their last faces may still be waiting for a batch
+        # Their last faces may still be waiting for a batch.  Scoring them can split one of these
+        # tracks (another person took over): the earlier part ends there, as identity_change, and
+        # the later part, under its new id, is what ends here.
+        outer = self._renamed is None
+        if outer:
+            self._renamed = {}
+        known = set(self._renamed or {})  # splits made before this call (by the flush of a caller)
+        try:
+            self._score_queued()
+            renamed = {old: new for old, new in (self._renamed or {}).items() if old not in known}
+        finally:
+            if outer:
+                self._renamed = None
+        ending: list[int] = []
+        for tid in track_ids:
+            while tid in renamed:
+                tid = renamed[tid]
+            if tid in self.histories and tid not in ending:
+                ending.append(tid)
+        track_ids = ending
         with self.times("select_and_write"):
             for tid in track_ids:
                 result = finish_track(self.histories.pop(tid), reason, self.rule)
