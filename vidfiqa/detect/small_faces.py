@@ -2,9 +2,9 @@
 
 A 1080p frame shrunk to the detector's 640 px loses faces under about 40 px: at a third of their
 size they are at the edge of RetinaFace's smallest anchors.  Searching the whole frame at its own
-size finds them but costs several times as much.  The first pass already points at most of them: it scores them, only too low.
-So the whole frame is searched once at ``input_size`` with a low threshold, every confident face
-is kept, and each *unsure* candidate (score in [``unsure_score``, ``score_threshold``)) is looked
+size finds them but costs several times as much.  The first pass already points at most of
+them: it scores them, only too low.  So the whole frame is searched once at ``input_size`` with
+a low threshold, every confident face is kept, and each *unsure* candidate (score in [``unsure_score``, ``score_threshold``)) is looked
 at again in a small region around it at a resolution near the frame's own (the region
 re-detector of ``region.py``, all regions in one call).  Measured on the 1080p street crowd
 (benchmarks/small_faces.py, results/small_faces_vm.json, one thread): of the 148 faces that
