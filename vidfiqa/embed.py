@@ -32,14 +32,6 @@ ONNX_OPSET = 17
 __all__ = ["DEFAULT_BATCH_SIZE", "Embedder", "OnnxEmbedder", "TorchEmbedder", "cosine_similarity", "l2_normalize", "make_embedder", "onnx_cache_dir"]
 
 
-def _resolve_torch_device(device: str) -> str:
-    if device == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 class TorchEmbedder(Embedder):
     """A registry backbone run in PyTorch (``torch.inference_mode``)."""
 
@@ -47,7 +39,7 @@ class TorchEmbedder(Embedder):
         spec = get_spec(name)
         if spec.preprocessing is None:
             raise ConfigError(f"{name} is not a PyTorch backbone; use make_embedder({name!r})")
-        model = load_backbone(name, weights, _resolve_torch_device(device))
+        model = load_backbone(name, weights, device)
         self._setup(model, spec.preprocessing, name, batch_size, spec.embedding_dim)
 
     @classmethod

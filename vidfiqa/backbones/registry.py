@@ -244,9 +244,13 @@ def _check_layout(model: Any, state: dict, spec: ModelSpec, path: Path) -> dict:
     return state
 
 
-def _torch_device(device: str):
+def torch_device(device: str):
+    """A ``torch.device`` for ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (a GPU when PyTorch sees
+    one); a GPU that is not there is a one-line configuration error."""
     import torch
 
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
@@ -266,7 +270,7 @@ def load_backbone(name: str, weights: str | Path | None = None, device: str = "c
     spec = get_spec(name)
     if spec.builder is None:
         raise ConfigError(f"{name} is not a PyTorch backbone; use vidfiqa.embed.make_embedder({name!r}) instead")
-    dev = _torch_device(device)
+    dev = torch_device(device)
     path = find_weights(spec, weights, check_sha256=check_sha256)
     try:
         # weights_only: never execute pickled code from a weight file.

@@ -63,10 +63,10 @@ def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size
     import torch
 
     from ..atomic import atomic_write_text
-    from ..backbones.registry import find_weights, get_spec, sha256_file
+    from ..backbones.registry import find_weights, get_spec, sha256_file, torch_device
     from ..quality.ediffiqa import VARIANTS, export_onnx
     from ..train.cropset import CropSet
-    from ..train.ediffiqa import TrainConfig, TrainData, evaluate, frozen_embeddings, torch_device, train
+    from ..train.ediffiqa import TrainConfig, TrainData, evaluate, frozen_embeddings, train
     from ..train.teacher import intra_class_weights, relative_position_correction
 
     if not cropset.is_file():

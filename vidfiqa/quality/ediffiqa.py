@@ -139,14 +139,12 @@ class EDifFIQA(QualityScorer):
         self.batch_size = int(batch_size)
         self._torch = None
         if checkpoint is not None:
-            import torch
-
-            from ..backbones.registry import _torch_device
+            from ..backbones.registry import torch_device
 
             model = build_model(variant)  # refuses an unknown variant
             self.preprocessing = VARIANTS[variant][1]
             load_checkpoint(model, checkpoint)
-            self.device = _torch_device("cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device)
+            self.device = torch_device(device)
             self._torch = model.eval().to(self.device)
             self.embedding_dim = model.embedding_dim
             return

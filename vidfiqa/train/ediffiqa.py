@@ -88,6 +88,8 @@ def train(
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
+    from ..backbones.registry import torch_device
+
     device = torch_device(config.device)
     model = build_model(config.variant)
     model.base_model.load_state_dict(init_backbone_state, strict=True)
@@ -167,23 +169,13 @@ def train(
     return model.eval().cpu(), history
 
 
-def torch_device(device: str):
-    """``cpu``, ``cuda``, ``cuda:N``, or ``auto`` (a GPU when PyTorch sees one); a GPU that is not
-    there is a one-line configuration error."""
-    import torch
-
-    from ..backbones.registry import _torch_device
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return _torch_device(device)
-
-
 def frozen_embeddings(backbone, preprocessing, crops: np.ndarray, device: str = "cpu", batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """The representation-consistency targets: ``backbone``'s embedding of every crop and of its
     horizontal flip (float32).  They must come from the backbone the student is built on (512-d
     for iresnet variants, 128-d for our MobileFaceNet)."""
     import torch
+
+    from ..backbones.registry import torch_device
 
     dev = torch_device(device)
     backbone = backbone.eval().to(dev)
