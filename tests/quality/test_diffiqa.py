@@ -20,16 +20,18 @@ import pytest
 from conftest import GLINT, MOBILEFACENET_PT, need
 from vidfiqa.quality import make_scorer
 
-PEOPLE = slice(0, 6)  # 6 people, one face each
+PEOPLE = slice(0, 12)  # 12 people, one face each
 T = 1  # forward step: one UNet pass per image instead of five at the method's t = 5 (time budget)
-# Measured with seed 0, t = 1, repeats = 1 on these 6 faces (the noise is seeded per crop, so a
-# face's score does not depend on the batch): all 6 clean faces above their heavy copy, median
-# identity-loss ratio 1.54 (smallest 1.07), total loss ratio 1.50.  On all 24 people at t = 1:
-# 20 of 24 above, median 1.22, total 1.38 (at t = 5, people 12-23: 12 of 12, median 1.41, total
-# 1.47).  The bars allow one miss and keep about half the measured growth in loss.
-MIN_ABOVE = 5 / 6
-MIN_MEDIAN_RATIO = 1.25
-MIN_TOTAL_RATIO = 1.25
+# Measured with seed 0, t = 1, repeats = 1 on these 12 faces (the noise is seeded per crop, so a
+# face's score does not depend on the batch): 9 of 12 clean faces above their heavy copy, median
+# identity-loss ratio 1.30 (smallest 0.53), total loss ratio 1.18.  (The first 6 alone: 6 of 6,
+# median 1.54 - a kinder subset, which is why the set grew.)  On all 24 people at t = 1: 20 of 24
+# above, median 1.22, total 1.38; at t = 5, people 12-23: 12 of 12, median 1.41, total 1.47.
+# One noise repeat at t = 1 is a noisy estimate: the bars allow one more miss than measured and
+# keep about half the measured growth in loss.
+MIN_ABOVE = 8 / 12
+MIN_MEDIAN_RATIO = 1.15
+MIN_TOTAL_RATIO = 1.08
 
 
 @pytest.fixture(autouse=True, scope="module")
