@@ -1,0 +1,142 @@
+"""An int8 student: how much faster, and does it rank as well?  (A lead for issue 12: the
+student's cost per face inside the pipeline.)
+
+    python benchmarks/student_int8.py        # -> benchmarks/results/student_int8_vm.json
+
+* Quantisation: onnxruntime's static QDQ quantisation of the bundled student
+  (vidfiqa/models/ediffiqa_t_mfn.onnx), int8 weights per channel, uint8 activations, calibrated
+  on 256 crops of *training* identities of glint24_aligned (``split == train`` in
+  training/labels/candidates_v1.csv).  Written to a temporary folder; nothing ships.
+* Speed: ms per face, micro-batches of 8 (what the pipeline uses), one onnxruntime thread.
+* Ranking: the development photos and degraded copies of benchmarks/front_end.py through the
+  native front end; the fp32 and int8 students' quality on the same crops, their Spearman
+  correlation, and EDC (normalised pAUC@0.3 at FMR 1e-2) with MobileFaceNet and dlib as
+  comparators, with the paired difference over 100 draws of 80 % of the people.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchinfo import Run
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(HERE))
+from front_end import DATA, LABELS, MODELS, degrade_photo, dev_photos, normalised_pauc, run_front_end, subsample_pairs  # noqa: E402
+
+
+def calibration_crops(n: int = 256) -> np.ndarray:
+    from PIL import Image
+
+    paths = []
+    with open(LABELS, newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["split"] == "train" and row["key"].startswith("glint24_aligned/") and row["key"].endswith("#0"):
+                paths.append(DATA / row["key"].split("#")[0])
+    rng = np.random.default_rng(0)
+    chosen = [paths[i] for i in sorted(rng.choice(len(paths), size=min(n, len(paths)), replace=False))]
+    return np.stack([np.asarray(Image.open(p).convert("RGB").resize((112, 112))) for p in chosen])
+
+
+def quantise(work: Path) -> Path:
+    import shutil
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from vidfiqa.quality.ediffiqa import BUNDLED_META, BUNDLED_ONNX, EDifFIQA
+
+    x = EDifFIQA().preprocessing(calibration_crops())
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter([{"input": x[i:i + 8]} for i in range(0, len(x), 8)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    pre, out = work / "pre.onnx", work / "student_int8.onnx"
+    quant_pre_process(str(BUNDLED_ONNX), str(pre))
+    quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
+                    activation_type=QuantType.QUInt8)
+    shutil.copy(BUNDLED_META, out.with_suffix(".json"))  # same preprocessing
+    return out
+
+
+def ms_per_face(scorer, crops: np.ndarray, repeats: int = 3) -> float:
+    scorer.score_and_embed(crops[:8])
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        scorer.score_and_embed(crops)
+        best = min(best, (time.perf_counter() - start) / len(crops) * 1e3)
+    return round(best, 2)
+
+
+def main() -> None:
+    from scipy.stats import spearmanr
+
+    from vidfiqa.backbones.dlib_model import DlibEmbedder
+    from vidfiqa.detect import make_detector
+    from vidfiqa.embed import make_embedder
+    from vidfiqa.eval.verification import all_pairs, comparison_scores
+    from vidfiqa.imageio import load_image
+    from vidfiqa.quality.ediffiqa import EDifFIQA
+
+    run = Run("student_int8.py", sys.argv[1:])
+    os.environ.setdefault("VIDFIQA_WEIGHTS", str(MODELS))
+    with tempfile.TemporaryDirectory() as tmp:
+        int8_path = quantise(Path(tmp))
+        students = {"fp32 (bundled)": EDifFIQA(threads=1), "int8": EDifFIQA(onnx=int8_path, threads=1)}
+        images, person = [], []
+        rng = np.random.default_rng(1)
+        for path, who in dev_photos(8):
+            image = load_image(path).pixels
+            images += [image] + [degrade_photo(image, rng)[0] for _ in range(2)]
+            person += [who] * 3
+        found, crops, _, _ = run_front_end(make_detector("retinaface"), images)
+        idx = np.flatnonzero(found)
+        crops, people = crops[idx], np.array(person)[idx]
+        ids = np.unique(people, return_inverse=True)[1]
+        pairs = all_pairs(ids, max_impostors=200_000)
+        speed = {name: ms_per_face(s, crops[:256]) for name, s in students.items()}
+        print("ms/face", speed, flush=True)
+        quality = {name: s.score(crops) for name, s in students.items()}
+        embeddings = {name: s.score_and_embed(crops)[1] for name, s in students.items()}
+    unit = {n: e / np.linalg.norm(e, axis=1, keepdims=True) for n, e in embeddings.items()}
+    agreement = {"quality_spearman": round(float(spearmanr(quality["fp32 (bundled)"], quality["int8"]).statistic), 4),
+                 "embedding_cosine_mean": round(float((unit["fp32 (bundled)"] * unit["int8"]).sum(1).mean()), 4)}
+    print(agreement, flush=True)
+    draws = np.random.default_rng(7)
+    subsets = [np.sort(draws.choice(np.unique(ids), size=int(round(0.8 * len(np.unique(ids)))), replace=False)) for _ in range(100)]
+    mfn = make_embedder("mobilefacenet", backend="onnx")
+    comparators = {"mobilefacenet": comparison_scores(mfn.embed(crops), pairs), "dlib": comparison_scores(DlibEmbedder().embed(crops), pairs, metric="euclidean")}
+    edc: dict = {}
+    for comparator, comparison in comparators.items():
+        values, boots = {}, {}
+        for name, q in quality.items():
+            values[name] = normalised_pauc(comparison, pairs, q)
+            boots[name] = []
+            for keep_people in subsets:
+                sub, keep = subsample_pairs(pairs, ids, keep_people)
+                boots[name].append(normalised_pauc(comparison[keep], sub, q))
+        diff = np.array(boots["int8"]) - np.array(boots["fp32 (bundled)"])
+        edc[comparator] = {**{n: round(v, 4) for n, v in values.items()},
+                           "int8_minus_fp32": round(values["int8"] - values["fp32 (bundled)"], 4),
+                           "interval": [round(float(v), 4) for v in np.percentile(diff, [2.5, 97.5])]}
+        print(comparator, edc[comparator], flush=True)
+    run.write(HERE / "results" / "student_int8_vm.json", {"images": int(len(idx)), "people": int(len(np.unique(ids))), "ms_per_face_1_thread_batch_8": speed,
+                                                          "agreement": agreement, "edc_normalised_pauc_0.3_fmr_1e-2": edc})
+
+
+if __name__ == "__main__":
+    main()
