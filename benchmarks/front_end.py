@@ -129,6 +129,22 @@ def subsample_pairs(pairs, person: np.ndarray, keep_people: np.ndarray):
     return Pairs(pairs.first[keep], pairs.second[keep], pairs.genuine[keep]), keep
 
 
+def people_draws(ids: np.ndarray, draws: int, seed: int = 7, share: float = 0.8) -> list[np.ndarray]:
+    """``draws`` seeded subsets of ``share`` of the people (without replacement)."""
+    rng = np.random.default_rng(seed)
+    people = np.unique(ids)
+    return [np.sort(rng.choice(people, size=int(round(share * len(people))), replace=False)) for _ in range(draws)]
+
+
+def bootstrap_pauc(comparison: np.ndarray, pairs, ids: np.ndarray, quality: np.ndarray, subsets: list[np.ndarray]) -> list[float]:
+    """The normalised pAUC of ``quality`` on the pairs among each subset of people."""
+    out = []
+    for keep_people in subsets:
+        sub, keep = subsample_pairs(pairs, ids, keep_people)
+        out.append(normalised_pauc(comparison[keep], sub, quality))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-identity", type=int, default=8)
@@ -173,12 +189,10 @@ def main() -> None:
     idx = np.flatnonzero(common)
     ids = np.unique(person_arr[idx], return_inverse=True)[1]
     pairs = all_pairs(ids, max_impostors=MAX_IMPOSTORS)
-    people = np.unique(ids)
     print(f"evaluated: {len(idx)} images found by every front end, {int(pairs.genuine.sum())} genuine / {int((~pairs.genuine).sum())} impostor pairs",
           flush=True)
 
-    draws = np.random.default_rng(7)
-    subsets = [np.sort(draws.choice(people, size=int(round(0.8 * len(people))), replace=False)) for _ in range(args.boot)]
+    subsets = people_draws(ids, args.boot)
     report: dict = {"photos": len(photos), "people": len(set(person)), "images": len(images), "evaluated_images": len(idx),
                     "pairs": {"genuine": int(pairs.genuine.sum()), "impostor": int((~pairs.genuine).sum())},
                     "photo_long_side_px": {"min": int(min(sizes)), "median": int(np.median(sizes)), "max": int(max(sizes))},
@@ -202,10 +216,7 @@ def main() -> None:
                 entry[comparator][method] = {"normalised_pauc": round(value, 4)}
                 if method not in BOOTSTRAPPED:
                     continue
-                boot = []
-                for keep_people in subsets:
-                    sub, keep = subsample_pairs(pairs, ids, keep_people)
-                    boot.append(normalised_pauc(comparison[keep], sub, q))
+                boot = bootstrap_pauc(comparison, pairs, ids, q, subsets)
                 figures[(name, comparator, method)] = boot
                 entry[comparator][method]["interval"] = [round(float(v), 4) for v in np.percentile(boot, [2.5, 97.5])]
             print(name, comparator, {m: v["normalised_pauc"] for m, v in entry[comparator].items()}, flush=True)

@@ -27,7 +27,7 @@ from benchinfo import Run
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
-CLIP = REPO.parent / "shared" / "data" / "videos" / "facenetpytorch_street_crowd.mp4"
+from small_faces import CLIP, crowd_frames  # noqa: E402
 
 
 def measure(frames, truth, detector, size_of) -> dict:
@@ -63,16 +63,10 @@ def measure(frames, truth, detector, size_of) -> dict:
 
 
 def main() -> None:
-    import av
-
     from vidfiqa.detect import make_detector
 
     run = Run("region_size.py", sys.argv[1:])
-    frames = []
-    with av.open(str(CLIP)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i % 5 == 0:
-                frames.append(frame.reformat(width=1280, height=720).to_ndarray(format="rgb24"))
+    frames = crowd_frames(5, (1280, 720))
     truth = [make_detector("retinaface", input_size=640, threads=1).detect([f]) for f in frames]
     detector = make_detector("retinaface", input_size=192, threads=1)
     detector.detect([np.zeros((192, 192, 3), np.uint8)])  # warm up

@@ -27,18 +27,26 @@ sys.path.insert(0, str(REPO))
 CLIP = REPO.parent / "shared" / "data" / "videos" / "facenetpytorch_street_crowd.mp4"
 
 
-def main() -> None:
+def crowd_frames(every: int = 5, size: tuple[int, int] | None = None) -> list[np.ndarray]:
+    """Every ``every``-th RGB frame of the street crowd clip, resized to ``size`` (w, h) if given."""
     import av
 
+    frames = []
+    with av.open(str(CLIP)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i % every == 0:
+                if size is not None:
+                    frame = frame.reformat(width=size[0], height=size[1])
+                frames.append(frame.to_ndarray(format="rgb24"))
+    return frames
+
+
+def main() -> None:
     from vidfiqa.boxes import iou_matrix
     from vidfiqa.detect import make_detector
 
     run = Run("small_faces.py", sys.argv[1:])
-    frames = []
-    with av.open(str(CLIP)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i % 5 == 0:
-                frames.append(frame.to_ndarray(format="rgb24"))
+    frames = crowd_frames()
     truth_detector = make_detector("retinaface", input_size=1920, threads=1)
     truth = [truth_detector.detect([f]) for f in frames]
     sides = np.concatenate([np.minimum(t.widths, t.heights) for t in truth])

@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
-from front_end import DATA, LABELS, MODELS, degrade_photo, dev_photos, normalised_pauc, run_front_end, subsample_pairs  # noqa: E402
+from front_end import DATA, LABELS, MODELS, bootstrap_pauc, degrade_photo, dev_photos, normalised_pauc, people_draws, run_front_end  # noqa: E402
 
 
 def calibration_crops(n: int = 256) -> np.ndarray:
@@ -116,8 +116,7 @@ def main() -> None:
     agreement = {"quality_spearman": round(float(spearmanr(quality["fp32 (bundled)"], quality["int8"]).statistic), 4),
                  "embedding_cosine_mean": round(float((unit["fp32 (bundled)"] * unit["int8"]).sum(1).mean()), 4)}
     print(agreement, flush=True)
-    draws = np.random.default_rng(7)
-    subsets = [np.sort(draws.choice(np.unique(ids), size=int(round(0.8 * len(np.unique(ids)))), replace=False)) for _ in range(100)]
+    subsets = people_draws(ids, 100)
     mfn = make_embedder("mobilefacenet", backend="onnx")
     comparators = {"mobilefacenet": comparison_scores(mfn.embed(crops), pairs), "dlib": comparison_scores(DlibEmbedder().embed(crops), pairs, metric="euclidean")}
     edc: dict = {}
@@ -125,10 +124,7 @@ def main() -> None:
         values, boots = {}, {}
         for name, q in quality.items():
             values[name] = normalised_pauc(comparison, pairs, q)
-            boots[name] = []
-            for keep_people in subsets:
-                sub, keep = subsample_pairs(pairs, ids, keep_people)
-                boots[name].append(normalised_pauc(comparison[keep], sub, q))
+            boots[name] = bootstrap_pauc(comparison, pairs, ids, q, subsets)
         diff = np.array(boots["int8"]) - np.array(boots["fp32 (bundled)"])
         edc[comparator] = {**{n: round(v, 4) for n, v in values.items()},
                            "int8_minus_fp32": round(values["int8"] - values["fp32 (bundled)"], 4),
