@@ -10,9 +10,10 @@ a street gives.
 
 Measures, in one process and on the same file:
   * decode-only frames/s: the pipeline's own frame source (PyAV, frame threading, RGB frames);
-  * end-to-end frames/s of `vidfiqa run` for the presets (and detect_every variants), with the
-    time spent per stage and the quality of the frames each setting selects (so a faster setting
-    can be checked against detection on every frame);
+  * end-to-end frames/s of `vidfiqa run` for the presets and variants of the default, each framed
+    by two decode-only runs (its ratio is to their mean), with the time spent per stage, the
+    student's ms per face as the pipeline calls it, and the quality of the picks against a run
+    that analyses every frame and scores every face with the float student (``pick_quality``);
   * peak memory (max RSS, each run in a fresh subprocess) for the clip and for the clip repeated
     ``--repeat`` times (stream-copied, so decoding cost per frame is identical): it must not grow
     with the input's length.
@@ -47,7 +48,8 @@ def decode_only(clip: Path) -> dict:
     return {"frames": n, "seconds": round(seconds, 3), "frames_per_s": round(n / seconds, 1)}
 
 
-def end_to_end(clip: Path, config: str | None, **overrides) -> dict:
+def end_to_end(clip: Path, config: str | None, keep: Path | None = None, **overrides) -> dict:
+    """One `vidfiqa run` of ``clip``; the gallery is kept at ``keep`` (for pick_quality)."""
     import numpy as np
 
     from vidfiqa.pipeline import make_settings
@@ -57,22 +59,70 @@ def end_to_end(clip: Path, config: str | None, **overrides) -> dict:
     # One untimed pass over a few frames warms onnxruntime and numba up, as a long run would be.
     with tempfile.TemporaryDirectory() as tmp:
         pipeline.run(REPO / "samples" / "astronaut.mp4", Path(tmp) / "warm")
-        manifest = pipeline.run(clip, Path(tmp) / "g")
+        manifest = pipeline.run(clip, keep or Path(tmp) / "g")
     stats = manifest["stats"]
     selected = [s for t in manifest["tracks"] for s in t["selected"]]
+    seconds = stats["stage_seconds"]
     return {
         "config": config or "default",
         "overrides": overrides,
+        "stride": stats["stride"],
         "frames": stats["frames_processed"],
         "seconds": stats["elapsed_s"],
         "frames_per_s": stats["frames_per_s"],  # frames analysed per second
         "input_frames_per_s": stats["input_frames_per_s"],  # frames of the video per second (differs with stride)
-        "stage_ms_per_frame": {k: round(1000 * v / max(1, stats["frames_processed"]), 2) for k, v in stats["stage_seconds"].items()},
+        "stage_ms_per_frame": {k: round(1000 * v / max(1, stats["frames_processed"]), 2) for k, v in seconds.items()},
+        # The student as the pipeline calls it: the score stage's time over the faces it scored.
+        "score_ms_per_face": round(1000 * seconds.get("score", 0.0) / stats["faces_scored"], 2) if stats["faces_scored"] else None,
+        "faces_scored": stats["faces_scored"],
         "tracks": len(manifest["tracks"]),
         "detections": stats["detections"],
         "full_detections": stats["full_detections"],
         "selected_quality_mean": round(float(np.mean([s["quality"] for s in selected])), 4) if selected else None,
     }
+
+
+def pick_quality(reference: Path, test: Path, scorer, min_detections: int = 10) -> dict:
+    """How good a run's picks are, person by person, against a reference run's.
+
+    Every reference track with at least ``min_detections`` detections is a person.  A test pick
+    belongs to it when the pick's box overlaps the reference track's box in the same frame
+    (IoU >= 0.5; the reference searches every frame, so it has a box wherever the person was
+    seen).  Every pick's saved crop is re-scored by one scorer (the float student), so runs
+    that score with another model or at another rate are compared on one scale.  Returns the
+    share of people with at least one pick and, over those, the mean ratio of the best pick's
+    quality to the reference's best pick."""
+    import csv
+
+    import cv2
+    import numpy as np
+
+    from vidfiqa.boxes import iou_matrix
+
+    def load(folder: Path) -> dict:
+        return json.loads((folder / "manifest.json").read_text())
+
+    def quality_of(folder: Path, picks: list[dict]) -> np.ndarray:
+        crops = np.stack([cv2.imread(str(folder / p["crop"]))[..., ::-1] for p in picks])
+        return scorer.score(crops)
+
+    ref, run = load(reference), load(test)
+    picks = [p for t in run["tracks"] for p in t["selected"]]
+    pick_boxes = np.array([p["bbox"] for p in picks], np.float64).reshape(-1, 4)
+    pick_q = quality_of(test, picks) if picks else np.zeros(0)
+    found, ratios = 0, []
+    people = [t for t in ref["tracks"] if t["num_detections"] >= min_detections and t["selected"]]
+    for track in people:
+        with open(reference / track["series"], newline="") as handle:
+            boxes = {int(r["frame_index"]): [float(r[k]) for k in ("x1", "y1", "x2", "y2")] for r in csv.DictReader(handle)}
+        mine = [i for i, p in enumerate(picks) if p["frame_index"] in boxes
+                and iou_matrix(pick_boxes[[i]], np.array([boxes[p["frame_index"]]]))[0, 0] >= 0.5]
+        if not mine:
+            continue
+        found += 1
+        ratios.append(float(pick_q[mine].max() / quality_of(reference, track["selected"]).max()))
+    return {"people": len(people), "people_with_a_pick": found,
+            "best_pick_quality_ratio_mean": round(float(np.mean(ratios)), 3) if ratios else None}
 
 
 def crowd_720p(out: Path, times: int = 3) -> Path:
@@ -144,16 +194,29 @@ def main() -> None:
 
     run = Run("bench_run.py", sys.argv[1:])  # the machine and the load average at start and end
     results: dict = {"clip": str(args.clip.name)}
-    # Decode speed on this shared machine drifts by tens of percent from minute to minute: take
-    # the median of three runs before and three after the pipeline runs, and report them all.
-    before = [decode_only(args.clip) for _ in range(3)]
-    runs = [("default", {}), ("default", {"detect_every": 2}), ("default", {"detect_every": 3}), ("default", {"detect_every": 5}),
-            ("default", {"stride": 3, "detect_every": 3, "score_every": 2}), ("fast", {}), ("fast", {"stride": 1}), ("accurate", {})]
-    results["end_to_end"] = [end_to_end(args.clip, config, **overrides) for config, overrides in runs]
-    after = [decode_only(args.clip) for _ in range(3)]
-    rates = sorted(r["frames_per_s"] for r in before + after)
-    results["decode_only"] = {"frames": before[0]["frames"], "frames_per_s": rates[len(rates) // 2],
-                              "runs_frames_per_s": [r["frames_per_s"] for r in before + after]}
+    # Decode speed on this shared machine drifts by tens of percent from minute to minute: each
+    # run is framed by two decode-only runs, and its ratio is to their mean.
+    from vidfiqa.quality.ediffiqa import EDifFIQA
+
+    reference = ("default", {"fps_cap": 0.0, "score_every": 1, "student_int8": False})  # every frame, every face, float student
+    runs = [("default", {}), ("default", {"fps_cap": 10.0}), ("default", {"score_every": 1}), ("default", {"student_int8": False}),
+            reference, ("fast", {}), ("accurate", {})]
+    galleries = Path(work.name) / "galleries"
+    results["end_to_end"], decodes = [], []
+    for k, (config, overrides) in enumerate(runs):
+        before = decode_only(args.clip)
+        run_result = end_to_end(args.clip, config, keep=galleries / str(k), **overrides)
+        after = decode_only(args.clip)
+        decode = (before["frames_per_s"] + after["frames_per_s"]) / 2
+        run_result["decode_only_frames_per_s"] = round(decode, 1)
+        run_result["x_decode_only"] = round(run_result["input_frames_per_s"] / decode, 3)
+        decodes += [before["frames_per_s"], after["frames_per_s"]]
+        results["end_to_end"].append(run_result)
+    scorer = EDifFIQA()
+    for k, run_result in enumerate(results["end_to_end"]):
+        run_result["picks_against_every_frame"] = pick_quality(galleries / str(runs.index(reference)), galleries / str(k), scorer)
+    rates = sorted(decodes)
+    results["decode_only"] = {"frames": before["frames"], "frames_per_s": rates[len(rates) // 2], "runs_frames_per_s": decodes}
     with tempfile.TemporaryDirectory() as tmp:
         long_clip = repeated_clip(args.clip, args.repeat, Path(tmp) / f"x{args.repeat}{args.clip.suffix}")
         results["memory"] = {"short": peak_memory(args.clip, "fast"), f"x{args.repeat}": peak_memory(long_clip, "fast")}
@@ -163,8 +226,8 @@ def main() -> None:
     print(f"clip {args.clip.name}: decode-only {decode} frames/s (median; runs {results['decode_only']['runs_frames_per_s']})")
     for r in results["end_to_end"]:
         print(f"  {r['config']:8s} {json.dumps(r['overrides']):22s} {r['input_frames_per_s']:7.1f} input frames/s "
-              f"({r['input_frames_per_s'] / decode:.2f} x decode)  {r['tracks']} tracks, selected quality {r['selected_quality_mean']}  "
-              f"ms/frame {r['stage_ms_per_frame']}")
+              f"({r['x_decode_only']:.2f} x decode)  {r['tracks']} tracks, picks {r['picks_against_every_frame']}, "
+              f"{r['score_ms_per_face']} ms/face  ms/frame {r['stage_ms_per_frame']}")
     for name, m in results["memory"].items():
         print(f"  memory {name}: {m['frames']} frames, max RSS {m['max_rss_mib']} MiB")
     print(f"-> {args.out}")

@@ -45,6 +45,10 @@ def make_session(model: bytes | str | os.PathLike, device: str = "cpu", threads:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1  # one graph at a time; the parallelism is inside the operators
+    # Idle pool threads sleep instead of spinning: vidfiqa always has other threads (the decoder,
+    # other cameras) that need the cores.  Spinning made two threads slower than one in the video
+    # pipeline; without it two are faster (benchmarks/bench_run.py).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # onnxruntime's warnings are not the user's business
     source = model if isinstance(model, bytes) else os.fspath(model)
     try:

@@ -32,9 +32,14 @@ def test_a_missed_cut_does_not_let_a_track_change_person(swapped_clip, tmp_path)
     manifest = VideoPipeline(make_settings(scene_cut=0.0)).run(swapped_clip, tmp_path / "g")
     tracks = manifest["tracks"]
     assert any(t["ended"] == "identity_change" for t in tracks), [(t["track_id"], t["ended"]) for t in tracks]
+    # Picks are scored faces: they must all be one person's.  A track's ends may be off by the
+    # unscored detections around the change (the default scores every 2nd analysed frame).
+    gap = manifest["stats"]["stride"] * manifest["settings"]["score_every"]
     for t in tracks:
-        frames = [item["frame_index"] for item in t["selected"]] + [t["first_frame"], t["last_frame"]]
-        assert len({f >= FRAMES_PER_PERSON for f in frames}) == 1, \
+        picks = [item["frame_index"] for item in t["selected"]]
+        assert len({f >= FRAMES_PER_PERSON for f in picks}) <= 1, f"track {t['track_id']} picks both people: {picks}"
+        ends = [t["first_frame"] + gap, t["last_frame"] - gap]
+        assert len({f >= FRAMES_PER_PERSON for f in ends}) <= 1 or t["last_frame"] - t["first_frame"] <= 2 * gap, \
             f"track {t['track_id']} spans both people: frames {t['first_frame']}-{t['last_frame']}"
     people = {t["first_frame"] >= FRAMES_PER_PERSON for t in tracks if t["selected"]}
     assert people == {False, True}, "both people keep their own track with picks"
@@ -48,7 +53,8 @@ def test_a_split_found_while_the_last_faces_are_scored_ends_both_parts(swapped_c
     settings = make_settings(scene_cut=0.0, batch_size=10_000, max_wait_s=1e6)
     manifest = VideoPipeline(settings).run(swapped_clip, tmp_path / "g")
     assert manifest["status"] == "complete"
-    ended = sorted((t["first_frame"] >= FRAMES_PER_PERSON, t["ended"]) for t in manifest["tracks"] if t["selected"])
+    gap = manifest["stats"]["stride"] * manifest["settings"]["score_every"]  # unscored detections around the change
+    ended = sorted((t["first_frame"] >= FRAMES_PER_PERSON - gap, t["ended"]) for t in manifest["tracks"] if t["selected"])
     assert ended == [(False, "identity_change"), (True, "end_of_input")], ended
 
 

@@ -71,7 +71,9 @@ def test_sample_clip_selects_sharp_bright_frames(pipeline, tmp_path):
     assert manifest["status"] == "complete"
     assert manifest["source"]["frames_decoded"] == timeline["frames"]
     main = max(manifest["tracks"], key=lambda t: t["num_detections"])
-    assert main["num_detections"] >= 0.9 * timeline["frames"], "the astronaut is tracked through the whole clip as one person"
+    # The default analyses at most 5 frames a second (fps_cap): "every frame" means every analysed one.
+    assert manifest["stats"]["frames_processed"] == -(-timeline["frames"] // manifest["stats"]["stride"])
+    assert main["num_detections"] >= 0.9 * manifest["stats"]["frames_processed"], "the astronaut is tracked through the whole clip as one person"
     assert len(main["selected"]) == 3
     blur = next(s for s in timeline["timeline"] if s["kind"] == "blur")
     dark = next(s for s in timeline["timeline"] if s["kind"] == "dark")
@@ -132,7 +134,7 @@ def test_two_people_keep_two_track_ids(pipeline, tmp_path):
     assert len(tracks) == 2, [(t["track_id"], t["first_frame"], t["last_frame"]) for t in tracks]
     sides = set()
     for track in tracks:
-        assert track["num_detections"] >= 0.9 * n
+        assert track["num_detections"] >= 0.9 * manifest["stats"]["frames_processed"]
         rows = np.loadtxt(tmp_path / "g" / track["series"], delimiter=",", skiprows=1, usecols=(5, 7))
         centres = rows.mean(axis=1)
         assert (centres < 384).all() or (centres >= 384).all(), "a track jumped between the two people"
@@ -149,14 +151,16 @@ def test_scene_cut_ends_tracks(pipeline, tmp_path):
     manifest = pipeline.run(clip, tmp_path / "g")
     tracks = sorted(manifest["tracks"], key=lambda t: t["first_frame"])
     assert len(tracks) == 2
-    assert tracks[0]["ended"] == "scene_cut" and tracks[0]["last_frame"] == 49
-    assert tracks[1]["first_frame"] == 50 and tracks[1]["track_id"] != tracks[0]["track_id"]
+    stride = manifest["stats"]["stride"]  # the last analysed frame before the cut, the first after it
+    assert tracks[0]["ended"] == "scene_cut" and 50 - stride <= tracks[0]["last_frame"] <= 49
+    assert 50 <= tracks[1]["first_frame"] < 50 + stride and tracks[1]["track_id"] != tracks[0]["track_id"]
 
 
 def test_image_folder_and_decord_agree_with_pyav(pipeline, tmp_path):
-    """A YouTube Faces frame folder runs like a video; decord selects what PyAV selects."""
+    """A YouTube Faces frame folder runs like a video; decord selects what PyAV selects.
+    Every frame is analysed (fps_cap 0), so the frame spans are exact."""
     folder = need(DATA / "ytf_subset" / "frame_images_DB" / "Aaron_Guiel" / "5")
-    manifest = VideoPipeline(make_settings(fps=24.0)).run(folder, tmp_path / "ytf")
+    manifest = VideoPipeline(make_settings(fps=24.0, fps_cap=0.0)).run(folder, tmp_path / "ytf")
     assert manifest["source"]["decoder"] == "images"
     assert manifest["source"]["frames_decoded"] == len(list(folder.glob("*.jpg")))
     # This folder skips 36 frames of the original video after its 79th image (5.1919 -> 5.1955)
@@ -169,15 +173,16 @@ def test_image_folder_and_decord_agree_with_pyav(pipeline, tmp_path):
     assert faces[1]["first_pts"] == pytest.approx((1955 - 1841) / 24.0)
 
     clip = need(VIDEOS / "ytf_Aaron_Guiel_5.avi")
-    by_pyav = pipeline.run(clip, tmp_path / "pyav")
-    by_decord = VideoPipeline(make_settings(decoder="decord")).run(clip, tmp_path / "decord")
+    by_pyav = VideoPipeline(make_settings(fps_cap=0.0)).run(clip, tmp_path / "pyav")
+    by_decord = VideoPipeline(make_settings(decoder="decord", fps_cap=0.0)).run(clip, tmp_path / "decord")
     assert by_decord["source"]["decoder"] == "decord"
     spans = [[(t["first_frame"], t["last_frame"]) for t in m["tracks"]] for m in (by_pyav, by_decord)]
     assert spans[0] == spans[1]
     # The two decoders' pixels differ slightly (their colour conversions), which can swap two
     # near-equal frames; the picks must still be mostly the same and as good.
+    # (Their ranks may swap too: compare the sets of picked frames.)
     picks = [[s["frame_index"] for t in m["tracks"] for s in t["selected"]] for m in (by_pyav, by_decord)]
-    assert np.mean(np.equal(*picks)) >= 0.6, picks
+    assert len(set(picks[0]) & set(picks[1])) >= 0.6 * len(picks[0]), picks
     quality = [np.mean([s["quality"] for t in m["tracks"] for s in t["selected"]]) for m in (by_pyav, by_decord)]
     assert abs(quality[0] - quality[1]) < 0.02
 
@@ -229,33 +234,33 @@ def test_http_stream_that_dies_midway(pipeline, tmp_path):
     finally:
         server.shutdown()
     manifest_of(tmp_path / "g")
-    assert 20 < manifest["stats"]["frames_processed"] < 120
+    assert 20 < manifest["stats"]["frames_decoded"] < 120 and manifest["stats"]["frames_processed"] > 0
     assert manifest["status"] == "stopped_early" and manifest["message"]
     assert manifest["tracks"] and manifest["tracks"][0]["selected"]
     assert "s3cret" not in (tmp_path / "g" / "manifest.json").read_text() + (tmp_path / "g" / "index.html").read_text()
 
 
 def test_interrupted_run_leaves_a_valid_manifest(pipeline, tmp_path):
-    def stop_at_60(done, expected):
-        if done == 60:
+    def stop_at_20(done, expected):
+        if done == 20:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        pipeline.run(SAMPLE, tmp_path / "g", progress=stop_at_60)
+        pipeline.run(SAMPLE, tmp_path / "g", progress=stop_at_20)
     manifest = manifest_of(tmp_path / "g")
     assert manifest["status"] == "interrupted"
-    assert manifest["stats"]["frames_processed"] == 60
-    assert manifest["tracks"] and manifest["tracks"][0]["last_frame"] <= 59
+    assert manifest["stats"]["frames_processed"] == 20
+    assert manifest["tracks"] and manifest["tracks"][0]["last_frame"] <= 19 * manifest["stats"]["stride"]
 
 
 def test_detect_every_keeps_the_selection(tmp_path):
     """Full-frame detection every 3rd frame with re-detection in between: the same person, as
     many detections, and picks as good as with detection on every frame."""
     every = VideoPipeline(make_settings(detect_every=3)).run(SAMPLE, tmp_path / "g3")
-    full = json.loads((REPO / "samples" / "astronaut.json").read_text())
+    processed = every["stats"]["frames_processed"]
     main = max(every["tracks"], key=lambda t: t["num_detections"])
-    assert main["num_detections"] >= 0.9 * full["frames"]
-    assert every["stats"]["full_detections"] <= full["frames"] / 3 + 2
+    assert main["num_detections"] >= 0.9 * processed
+    assert every["stats"]["full_detections"] <= processed / 3 + 2
     assert np.mean([s["quality_smoothed"] for s in main["selected"]]) > 0.45
 
 
@@ -271,12 +276,12 @@ def test_another_quality_method_ranks_while_the_floors_stay_on_the_students_scal
     main = max(manifest["tracks"], key=lambda t: t["num_detections"])
     assert all(t["ended"] != "identity_change" for t in manifest["tracks"])
     full = json.loads((REPO / "samples" / "astronaut.json").read_text())
-    assert main["num_detections"] >= 0.9 * full["frames"]
+    assert main["num_detections"] >= 0.9 * manifest["stats"]["frames_processed"]
     series = np.genfromtxt(tmp_path / "g" / main["series"], delimiter=",", names=True)
     assert "face_quality" in series.dtype.names
     scored = np.isfinite(series["quality"])
     assert np.nanmax(series["quality"]) > 10 and np.nanmax(series["face_quality"]) < 1.5  # two scales
-    assert scored.sum() >= 0.9 * len(series)
+    assert scored.sum() >= 0.45 * len(series)  # score_every 2: every other detection, more while quality changes
     # No pick from the dark segment (15 % brightness with sensor noise).
     dark = next(seg for seg in full["timeline"] if seg["kind"] == "dark")
     for item in main["selected"]:
@@ -369,7 +374,7 @@ def test_cli_preset_with_override(tmp_path):
     manifest = manifest_of(tmp_path / "g")
     settings = manifest["settings"]
     fast = load_config("fast")
-    assert settings["detect_every"] == fast["detect_every"] > 1 and settings["input_size"] == fast["input_size"]  # from the preset
+    assert settings["score_every"] == fast["score_every"] > 2 and settings["input_size"] == fast["input_size"]  # from the preset
     assert settings["top_k"] == 2 and settings["write_series"] is False  # from the command line
     assert all(len(t["selected"]) <= 2 and "series" not in t for t in manifest["tracks"])
 

@@ -22,7 +22,7 @@ from .settings import RunSettings
 
 # The settings that decide which models are loaded: cameras that agree on them share a bundle.
 MODEL_SETTINGS = ("detector", "detector_model", "input_size", "small_faces", "detect_score", "roi_input_size", "quality_method",
-                  "quality_model", "batch_size", "threads", "device")
+                  "quality_model", "student_int8", "batch_size", "threads", "device")
 
 
 class Serialized:
@@ -72,9 +72,9 @@ class Models:
         from ..onnx_session import default_threads
 
         s = settings
-        # The decoder runs in its own thread; models that also take every core make both slower
-        # (measured on 2 cores: 115 vs 74 frames/s for the fast preset).
-        threads = s.threads or max(1, default_threads() - 1)
+        # Every core: the sessions' idle threads sleep rather than spin (onnx_session.py), so the
+        # decoder's thread still gets its share.  With spinning, one thread fewer was faster.
+        threads = s.threads or default_threads()
         common: dict[str, Any] = dict(model_path=s.detector_model, device=s.device, score_threshold=s.detect_score, threads=threads)
         detector = detector or make_detector(s.detector, input_size=s.input_size, small_faces=s.small_faces, **common)
         region = None
@@ -87,7 +87,7 @@ class Models:
             # Diversity compares the student's embeddings, whichever method ranks the frames.
             from ..quality.ediffiqa import EDifFIQA
 
-            embedder = _shareable(EDifFIQA(onnx=s.quality_model, device=s.device, batch_size=s.batch_size, threads=threads))
+            embedder = _shareable(EDifFIQA(onnx=s.quality_model, int8=s.student_int8, device=s.device, batch_size=s.batch_size, threads=threads))
         return cls(detector=_shareable(detector), region_detector=region, aligner=Aligner(), scorer=_shareable(scorer), embedder=embedder)
 
 
@@ -101,7 +101,7 @@ def make_pipeline_scorer(settings: RunSettings, threads: int) -> QualityScorer:
 
     s = settings
     if s.quality_method == "ediffiqa":
-        return make_scorer("ediffiqa", onnx=s.quality_model, device=s.device, batch_size=s.batch_size, threads=threads)
+        return make_scorer("ediffiqa", onnx=s.quality_model, int8=s.student_int8, device=s.device, batch_size=s.batch_size, threads=threads)
     if s.quality_method not in SCORERS:
         return make_scorer(s.quality_method)  # the one-line error naming the methods
     module, _, factory = SCORERS[s.quality_method].partition(":")

@@ -70,12 +70,14 @@ class TrackProcessor:
     """Scene cuts, detection, tracking, scoring and track histories of one stream of frames.
 
     ``step_s`` is the video time between two :meth:`process` calls (the tracker counts absence in
-    updates); ``fps`` turns frame numbers into seconds for sources without timestamps.  ``models``
+    updates); ``fps`` turns frame numbers into seconds for sources without timestamps.
+    ``video_clock``: faces wait for a scoring batch at most ``max_wait_s`` of video time (files),
+    else of wall time (live streams).  ``models``
     may be shared by several processors in different threads (see ``models.py``); everything else
     here belongs to one stream.
     """
 
-    def __init__(self, models: Models, settings: RunSettings, on_track: TrackSink, step_s: float, fps: float):
+    def __init__(self, models: Models, settings: RunSettings, on_track: TrackSink, step_s: float, fps: float, video_clock: bool = False):
         from ..track import ByteTracker, TrackerSettings
 
         s = self.settings = settings
@@ -86,7 +88,11 @@ class TrackProcessor:
             step_s=step_s,
         )
         self.cut_detector = SceneCutDetector(s.scene_cut)
-        self.queue = ScoringQueue(models.scorer, s.batch_size, s.max_wait_s, embedder=models.embedder)
+        # A file's faces wait for a batch in video time, not wall time: which faces are scored
+        # then depends on the video alone (score_change reads the scores), not on the machine's speed.
+        self._video_now = 0.0
+        clock = (lambda: self._video_now) if video_clock else time.monotonic
+        self.queue = ScoringQueue(models.scorer, s.batch_size, s.max_wait_s, embedder=models.embedder, clock=clock)
         self.histories: dict[int, TrackHistory] = {}
         self.times = StageTimes()
         self.counts = ProcessorCounts()
@@ -94,17 +100,31 @@ class TrackProcessor:
         self._renamed: dict[int, int] | None = None  # old -> new id of splits made while _end scores the queue
 
     # ------------------------------------------------------------------ public surface
-    def process(self, frame: Frame) -> None:
-        """One frame through shot-cut detection, detection, tracking and (batched) scoring."""
+    @property
+    def searches_every_frame(self) -> bool:
+        """Every frame is searched whole: its detection depends on the frame alone, so it may be
+        computed ahead, in another thread (see ``process(detected=...)``)."""
+        return self.models.region_detector is None
+
+    def process(self, frame: Frame, detected: Faces | None = None) -> None:
+        """One frame through shot-cut detection, detection, tracking and (batched) scoring.
+
+        ``detected``: the frame's whole-frame detection, made ahead (only when
+        :attr:`searches_every_frame`); None: detect here."""
         times, m = self.times, self.models
+        self._video_now = frame.pts if frame.pts == frame.pts else frame.index / self.fps
         with times("scene_cut"):
             cut = self.cut_detector(frame.image)
         if cut:
             self._end(self.tracker.reset(), "scene_cut")
+        if detected is not None and not self.searches_every_frame:
+            raise ValueError("process(detected=...) needs detect_every = 1: other frames are searched around the tracks")
         full = cut or m.region_detector is None or self._since_full >= self.settings.detect_every - 1
         if full:
-            with times("detect"):
-                faces = m.detector.detect([frame.image], [frame.index], [frame.pts])
+            if detected is None:
+                with times("detect"):
+                    detected = m.detector.detect([frame.image], [frame.index], [frame.pts])
+            faces = detected
             self.counts.full_detections += 1
             self._since_full = 0
         else:
@@ -154,12 +174,15 @@ class TrackProcessor:
         for tid in np.unique(faces.track_id):
             self.histories.setdefault(int(tid), self._new_history(int(tid)))
         big = np.minimum(faces.widths, faces.heights) >= s.min_face_size
-        turn = np.zeros(len(faces), bool)  # a track's 1st, (N+1)th, ... detection is scored
+        # A track is scored on its first detection, then on every score_every-th, and on every
+        # one while its quality is changing (its last two scores differ by more than score_change):
+        # a steady face needs few scores, a face turning or coming into focus is followed closely.
         for i, tid in enumerate(faces.track_id):
             history = self.histories[int(tid)]
-            turn[i] = history.detections_seen % s.score_every == 0
+            due = history.detections_seen == 0 or history.unqueued >= s.score_every - 1 or history.quality_change() > s.score_change
+            big[i] &= due
+            history.unqueued = 0 if big[i] else history.unqueued + 1
             history.detections_seen += 1
-        big &= turn
         for row in np.flatnonzero(~big):  # seen but too small to judge (or skipped): in the series, unscored
             self.histories[int(faces.track_id[row])].observe(faces[int(row)])
         faces = faces[big]

@@ -11,12 +11,15 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..errors import VidfiqaError
+from ..detect.base import FaceDetector
 from ..export import GalleryWriter
+from ..faces import Faces
 from ..redact import redact_text, redact_url
 from ..select.gate import FaceGate
+from ..video.source import Frame
 from .models import Models
 from .prefetch import Prefetcher
 from .processor import TrackProcessor, selection_rule
@@ -25,6 +28,16 @@ from .settings import RunSettings
 DEFAULT_FPS = 25.0  # assumed only to turn frame numbers into seconds when a source has no timing
 
 Progress = Callable[[int, int | None], None]  # (frames processed, frames expected or None)
+
+
+def detect_ahead(frames: Iterator[Frame], detector: FaceDetector, seconds: dict[str, float]) -> Iterator[tuple[Frame, Faces]]:
+    """Each frame with its whole-frame detection; the time spent detecting is added to
+    ``seconds["detect"]`` (the stage times of the processor)."""
+    for frame in frames:
+        start = time.perf_counter()
+        faces = detector.detect([frame.image], [frame.index], [frame.pts])
+        seconds["detect"] += time.perf_counter() - start
+        yield frame, faces
 
 
 class VideoPipeline:
@@ -60,6 +73,9 @@ class VideoPipeline:
             raise type(err)(redact_text(str(err), str(source))) from None
         info = video.info
         fps = info.fps or s.fps or DEFAULT_FPS
+        # fps_cap: the stride follows the frame rate (5 frames a second of 25 fps video is every 5th).
+        # Sources read their stride when iterated, so it can be set once the rate is known.
+        stride = video.stride = s.stride_for(info.fps or s.fps)
         try:
             models = self.models
             writer = GalleryWriter(out_dir, source={**info.to_dict(), "path": shown, "uri": shown}, settings=s.to_dict(),
@@ -68,19 +84,26 @@ class VideoPipeline:
         except BaseException:
             video.close()
             raise
-        run = TrackProcessor(models, s, writer.add, step_s=s.stride / fps, fps=fps)
+        run = TrackProcessor(models, s, writer.add, step_s=stride / fps, fps=fps, video_clock=True)
         times = run.times
-        frames = Prefetcher(video, depth=4)
+        decoding = Prefetcher(video, depth=4)
+        # Frames searched whole every time are detected a stage ahead, in a thread of their own:
+        # the detector (onnxruntime, no GIL) runs on the next frame while this one is tracked,
+        # aligned and scored; on 2 cores that took the default from 0.45x to 0.55x decode speed.
+        ahead = run.searches_every_frame
+        frames: Prefetcher = Prefetcher(detect_ahead(decoding, models.detector, times.seconds), depth=2) if ahead else decoding
+        waiting = "wait_for_detect" if ahead else "wait_for_decode"
         status, message, last_index = "complete", None, -1
-        expected = math.ceil(info.frame_count / s.stride) if info.frame_count else None
+        expected = math.ceil(info.frame_count / stride) if info.frame_count else None
         try:
             while True:
-                with times("wait_for_decode"):
-                    frame = next(frames, None)
-                if frame is None:
+                with times(waiting):
+                    item = next(frames, None)
+                if item is None:
                     break
+                frame, detected = item if ahead else (item, None)
                 last_index = frame.index
-                run.process(frame)
+                run.process(frame, detected)
                 if progress is not None:
                     progress(run.counts.processed, expected)
             run.finish("end_of_input")
@@ -95,15 +118,17 @@ class VideoPipeline:
             status, message = "failed", f"{type(err).__name__}: {err}"
             raise
         finally:
-            frames.close()
+            frames.close()  # the detection thread first: it may be waiting for a decoded frame
+            decoding.close()
             video.close()
             elapsed = time.perf_counter() - started
-            times.seconds["decode_thread_busy"] = frames.busy_s
+            times.seconds["decode_thread_busy"] = decoding.busy_s
             decoded = max(video.frames_read, last_index + 1)  # sources that do not count report what we saw
             counts = run.counts
             stats = {
                 "frames_decoded": decoded,
                 "frames_processed": counts.processed,
+                "stride": stride,
                 "full_detections": counts.full_detections,
                 "detections": counts.detections,
                 "faces_scored": counts.scored,

@@ -9,6 +9,7 @@ Values must have the setting's type, in a preset as in a keyword argument
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -36,7 +37,8 @@ def _f(default: Any, help: str):
 class RunSettings:
     # ---- decode
     decoder: str = _f("auto", 'Video decoder: auto, pyav, decord or gpu (NVDEC).')
-    stride: int = _f(1, 'Process every Nth frame only (the others are decoded but skipped).')
+    stride: int = _f(1, 'Process every Nth frame only (the others are decoded but skipped); fps_cap may raise it.')
+    fps_cap: float = _f(5.0, 'Analyse at most this many frames per second of video: the stride becomes at least ceil(video fps / fps_cap) (0: every frame, or every stride-th).')
     decode_threads: int = _f(0, "Decoder threads (0: FFmpeg's choice).")
     fps: float | None = _f(None, 'Frame rate of an image-sequence folder (default: timestamps unknown).')
     # ---- detect
@@ -45,7 +47,7 @@ class RunSettings:
     input_size: int = _f(640, 'Most pixels on the long side of the frame the detector sees (larger frames are shrunk to it, smaller ones searched at their own size).')
     detect_score: float = _f(0.3, 'Lowest detector confidence kept (low-confidence faces may only continue tracks).')
     detect_every: int = _f(1, 'Search the whole frame every Nth processed frame; in between, re-find tracked faces near their predicted place.')
-    small_faces: bool = _f(True, 'Frames at least twice input_size (1080p and up at 640) get a second, closer look at the unsure candidates of the first pass, so small faces are found.')
+    small_faces: bool = _f(True, 'Frames at least 2.5 times input_size (1080p, not 720p, at 640) get a second, closer look at the unsure candidates of the first pass, so small faces are found.')
     roi_input_size: int = _f(192, 'Detector input size for the regions around tracked faces.')
     # ---- track
     track_high_score: float = _f(0.6, 'Detections this confident are matched to tracks first.')
@@ -58,10 +60,12 @@ class RunSettings:
     # ---- score
     quality_method: str = _f("ediffiqa", 'Quality method that ranks the frames: ediffiqa (the bundled student) or any `vidfiqa score --method`; diversity always uses the student\'s embeddings.')
     quality_model: str | None = _f(None, 'eDifFIQA ONNX model (default: the bundled student).')
-    score_every: int = _f(1, "Score a track's face on every Nth detection only (neighbouring frames at 25-30 fps are nearly alike).")
+    student_int8: bool = _f(True, "Run the bundled student in int8: twice as fast on a CPU, the same ranking within measurement (benchmarks/student_int8.py); false: in float.")
+    score_every: int = _f(2, "Score a track's face on every Nth detection only, unless its quality is changing (see score_change).")
+    score_change: float = _f(0.05, "A track whose last two scores differ by more than this is scored on every detection until it settles (1: never).")
     batch_size: int = _f(32, 'Face crops per quality-model call.')
     max_wait_s: float = _f(0.5, 'Seconds a crop may wait for a full batch.')
-    threads: int = _f(0, "onnxruntime threads per model (0: all CPUs but one, which is left to the video decoder).")
+    threads: int = _f(0, "onnxruntime threads per model (0: all CPUs).")
     device: str = _f("cpu", 'cpu, cuda or auto (cuda when onnxruntime-gpu sees a GPU).')
     # ---- gates
     min_face_size: float = _f(24.0, 'Faces whose box is smaller (shorter side, pixels) are tracked but not scored.')
@@ -87,6 +91,13 @@ class RunSettings:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def stride_for(self, fps: float | None) -> int:
+        """The stride a video of this frame rate is analysed at: ``stride``, raised so that at most
+        ``fps_cap`` frames a second are analysed (a source whose rate is unknown keeps ``stride``)."""
+        if not self.fps_cap or not fps or fps <= 0:
+            return self.stride
+        return max(self.stride, math.ceil(fps / self.fps_cap - 1e-6))
+
     def validate(self) -> "RunSettings":
         def need(ok: bool, message: str) -> None:
             if not ok:
@@ -99,7 +110,8 @@ class RunSettings:
             need(getattr(self, name) >= 1, f"{name} must be at least 1")
         need(self.smooth_window >= 1 and self.smooth_window % 2 == 1, "smooth_window must be an odd number >= 1")
         need(32 <= self.input_size <= 4096 and 32 <= self.roi_input_size <= 4096, "input sizes must be within 32..4096 pixels")
-        for name in ("detect_score", "track_high_score", "track_new_score", "diversity", "embedding_weight", "identity_split", "person_threshold"):
+        for name in ("detect_score", "track_high_score", "track_new_score", "diversity", "embedding_weight", "identity_split", "person_threshold",
+                     "score_change"):
             need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be within 0..1")
         need(self.candidates >= self.top_k, "candidates must be at least top_k")
         for name in ("max_wait_s", "lost_after_s", "time_scale_s", "min_gap_s", "smooth_sigma", "min_face_size"):
@@ -108,6 +120,7 @@ class RunSettings:
         need(self.scene_cut == 0 or self.scene_cut >= 1.0, "scene_cut must be 0 (off) or a ratio of at least 1")
         need(self.context_scale >= 1.0 and self.context_size >= 32, "context_scale must be >= 1 and context_size >= 32")
         need(self.fps is None or self.fps > 0, "fps must be positive")
+        need(self.fps_cap >= 0, "fps_cap must not be negative (0: no cap)")
         need(self.threads >= 0 and self.decode_threads >= 0, "threads must not be negative")
         return self
 

@@ -32,6 +32,9 @@ from .options import reject_unknown
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 BUNDLED_ONNX = MODELS_DIR / "ediffiqa_t_mfn.onnx"
 BUNDLED_META = MODELS_DIR / "ediffiqa_t_mfn.json"
+# The same student with int8 convolutions (training/quantise_student.py): the same ranking within
+# measurement (benchmarks/student_int8.py), twice as fast on a CPU; the video pipeline's default.
+BUNDLED_INT8 = MODELS_DIR / "ediffiqa_t_mfn_int8.onnx"
 
 VARIANTS = {
     # variant -> (backbone registry name, preprocessing of its input)
@@ -127,14 +130,15 @@ def export_onnx(model, path: str | Path, opset: int = 17) -> Path:
 class EDifFIQA(QualityScorer):
     """eDifFIQA quality (and embedding) for aligned crops.
 
-    Options: ``onnx`` (path; default the bundled student), or ``checkpoint`` (a PyTorch
-    state_dict) with ``variant``; ``device`` cpu|cuda|auto; ``batch_size``.
+    Options: ``onnx`` (path; default the bundled student, ``int8=True``: its int8 version), or
+    ``checkpoint`` (a PyTorch state_dict) with ``variant``; ``device`` cpu|cuda|auto; ``batch_size``.
     """
 
     name = "ediffiqa"
     embeds = True
 
-    def __init__(self, onnx: str | Path | None = None, checkpoint: str | Path | None = None, variant: str = "T", device: str = "cpu", batch_size: int = 64, threads: int | None = None, **unknown):
+    def __init__(self, onnx: str | Path | None = None, checkpoint: str | Path | None = None, variant: str = "T", device: str = "cpu", batch_size: int = 64, threads: int | None = None,
+                 int8: bool = False, **unknown):
         reject_unknown(self.name, unknown, EDifFIQA)
         self.batch_size = int(batch_size)
         self._torch = None
@@ -150,7 +154,7 @@ class EDifFIQA(QualityScorer):
             return
         from ..onnx_session import make_session
 
-        path = Path(onnx) if onnx is not None else BUNDLED_ONNX
+        path = Path(onnx) if onnx is not None else BUNDLED_INT8 if int8 else BUNDLED_ONNX
         if not path.is_file():
             raise WeightsError(f"eDifFIQA model not found: {path}" + (" (the bundled student is missing from this install: reinstall vidfiqa)" if onnx is None else ""))
         meta_path = path.with_suffix(".json")
