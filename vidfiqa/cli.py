@@ -8,7 +8,9 @@ only with ``VIDFIQA_DEBUG=1``.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -17,6 +19,8 @@ import numpy as np
 from ._version import __version__
 from .commands.common import (
     EXIT_NOTHING_DONE,
+    EXIT_INTERNAL,
+    EXIT_OUTPUT,
     EXIT_USAGE,
     ImageStats,
     count_inputs,
@@ -26,7 +30,7 @@ from .commands.common import (
     make_console,
     make_progress,
 )
-from .errors import VidfiqaError
+from .errors import OutputError, VidfiqaError
 
 # ------------------------------------------------------------------------------------ commands
 class LazyGroup(click.Group):
@@ -216,29 +220,52 @@ def _unique_stem(path: Path, used: set[str]) -> str:
     return candidate
 
 
+class _Stopped:
+    """The signal that stopped the command (SIGINT is 130, SIGTERM 143: 128 + its number)."""
+
+    signum = int(signal.SIGINT)
+
+
+def _stop_like_ctrl_c(signum, frame) -> None:
+    # timeout, docker, systemd and supervisors stop a process with SIGTERM (SIGHUP when its
+    # terminal goes): end the command the way Ctrl-C does, so that it keeps what it has done.
+    _Stopped.signum = signum
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> None:
     """Console entry point: user errors become one line on stderr and a non-zero exit."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _stop_like_ctrl_c)
     try:
         cli.main(args=argv, prog_name="vidfiqa", standalone_mode=False)
     except click.exceptions.Abort:
         print("vidfiqa: interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(128 + _Stopped.signum)
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
+    except OutputError as err:
+        print(f"vidfiqa: error: {err}", file=sys.stderr)
+        sys.exit(EXIT_OUTPUT)
     except VidfiqaError as err:
         print(f"vidfiqa: error: {err}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+    except OSError as err:  # a read or write the commands did not wrap: still one line naming the path
+        where = f"{err.filename}: " if err.filename is not None else ""
+        print(f"vidfiqa: error: {where}{err.strerror or err}", file=sys.stderr)
+        sys.exit(EXIT_OUTPUT)
     except KeyboardInterrupt:
-        print("vidfiqa: interrupted", file=sys.stderr)
-        sys.exit(130)
+        print(f"vidfiqa: interrupted ({signal.Signals(_Stopped.signum).name})", file=sys.stderr)
+        sys.exit(128 + _Stopped.signum)
     except SystemExit:
         raise
     except Exception as err:  # an unexpected failure is a bug: one line, traceback on request
         if os.environ.get("VIDFIQA_DEBUG"):
             raise
         print(f"vidfiqa: internal error: {type(err).__name__}: {' '.join(str(err).split())} (set VIDFIQA_DEBUG=1 for the traceback)", file=sys.stderr)
-        sys.exit(3)
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":

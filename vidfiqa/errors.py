@@ -16,6 +16,20 @@ class VidfiqaError(Exception):
         super().__init__(" ".join(str(message).split()))
 
 
+class OutputError(VidfiqaError):
+    """An output cannot be written (disk full, read-only, no permission); ``path`` says which."""
+
+    def __init__(self, message: str, path=None):
+        super().__init__(message)
+        self.path = path
+
+    @classmethod
+    def of(cls, err: OSError, path) -> "OutputError":
+        """``cannot write PATH: reason`` from the OSError that stopped the write."""
+        where = err.filename if err.filename is not None and not str(err.filename).endswith(".part") else path
+        return cls(f"cannot write {where}: {err.strerror or err}", path=where)
+
+
 class InputError(VidfiqaError):
     """An input (path, image, video) cannot be used; ``path`` says which, when known."""
 

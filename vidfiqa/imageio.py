@@ -28,8 +28,19 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".
 # Images are kept at most this many pixels on the long side after loading. Face detection runs at
 # a few hundred pixels anyway; the cap bounds memory on panoramas and scans.
 DEFAULT_MAX_SIDE = 4096
-# Refuse images whose *header* claims more pixels than this (decompression bombs, corrupt headers).
-MAX_PIXELS = 1_000_000_000
+# The pixel budget: an image whose header claims more pixels than this is decoded at a reduced
+# size where the format allows it (JPEG: 1/2..1/8 while decoding; JPEG 2000: its resolution
+# levels) so that what is decoded fits, and otherwise refused in one line.  A 2.6 MB PNG can
+# claim 30000x30000 pixels, 2.7 GB once decoded to RGB (a decompression bomb).  100 megapixels
+# is 300 MB of RGB: a large panorama or scan passes.  VIDFIQA_MAX_PIXELS changes it.
+PIXEL_BUDGET = 100_000_000
+# Never even a reduced decode beyond this (a corrupt or hostile header).
+MAX_PIXELS = 20_000_000_000
+
+
+def pixel_budget() -> int:
+    value = os.environ.get("VIDFIQA_MAX_PIXELS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else PIXEL_BUDGET
 
 
 @dataclass(frozen=True)
@@ -54,9 +65,9 @@ def load_image(path: str | os.PathLike, max_side: int = DEFAULT_MAX_SIDE) -> Loa
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+            Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own guard; the budget is ours (_decode)
             with Image.open(path) as img:
-                img = _decode(img, max_side)
+                img = _decode(img, max_side, path)
     except InputError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -70,16 +81,34 @@ def load_image(path: str | os.PathLike, max_side: int = DEFAULT_MAX_SIDE) -> Loa
     return LoadedImage(path=path, pixels=pixels, original_size=original_size, scale=float(scale))
 
 
-def _decode(img: Image.Image, max_side: int) -> tuple[np.ndarray, tuple[int, int]]:
+def _decode(img: Image.Image, max_side: int, path: Path) -> tuple[np.ndarray, tuple[int, int]]:
     width, height = img.size
-    if width * height > MAX_PIXELS:
-        raise InputError(f"{getattr(img, 'filename', 'image')}: {width}x{height} pixels is more than vidfiqa will decode")
-    # EXIF orientations 5-8 swap width and height.
+    budget = pixel_budget()
+    if img.format == "JPEG":
+        # Decode at a reduced scale directly (1/2, 1/4 or 1/8): as small as still leaves at least
+        # max_side pixels (the exact resize follows below), and smaller again if the budget needs it.
+        scale = 1
+        while scale < 8 and max(width, height) / (2 * scale) >= max_side:
+            scale *= 2
+        while scale < 8 and (width / scale) * (height / scale) > budget:
+            scale *= 2
+        if scale > 1:
+            img.draft("RGB", (-(-width // scale), -(-height // scale)))
+    decoded_w, decoded_h = img.size  # draft() has set the reduced size
+    if img.format == "JPEG2000" and width * height > budget:
+        levels = 0  # JPEG 2000 stores halved resolution levels: decode the first that fits
+        while (width >> levels) * (height >> levels) > budget and levels < 16:
+            levels += 1
+        img.reduce = levels  # type: ignore[method-assign,assignment]
+        decoded_w, decoded_h = width >> levels, height >> levels
+    if decoded_w * decoded_h > budget:
+        raise InputError(f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the {budget / 1e6:.0f} megapixel budget, "
+                         f"and {img.format or 'this'} images cannot be decoded at a reduced size (shrink it first, or raise VIDFIQA_MAX_PIXELS)",
+                         path=path)
+    # EXIF orientations 5-8 swap width and height.  (Only now: for a PNG, reading EXIF decodes
+    # the whole image, so it must come after the budget check.)
     orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
     original_size = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-    if img.format == "JPEG" and max(width, height) > max_side:
-        # Decode at a reduced scale directly (1/2..1/8); the exact resize follows below.
-        img.draft("RGB", (max(1, width * max_side // max(width, height)), max(1, height * max_side // max(width, height))))
     img.load()
     img = ImageOps.exif_transpose(img)
     img = _to_rgb8(img)

@@ -40,3 +40,29 @@ def test_a_track_with_nothing_scored_is_rejected_not_a_crash(tmp_path):
     assert rejected["track_id"] == 1 and rejected["selected"] == [] and "no detection was scored" in rejected["reason"]
     assert json.loads((tmp_path / "g" / "tracks" / "0001" / "track.json").read_text())["selected"] == []
     assert (tmp_path / "g" / manifest["tracks"][0]["selected"][0]["crop"]).is_file()
+
+
+def test_gallery_files_have_the_modes_a_plain_open_gives(tmp_path):
+    """Atomic writes go through mkstemp (mode 0600), which kept a web server running as another
+    user from serving the gallery.  Every file of a real run ends with 0666 less the umask."""
+    import os
+    import stat
+    from pathlib import Path
+
+    from vidfiqa.atomic import atomic_write_text
+    from vidfiqa.pipeline import make_settings
+    from vidfiqa.pipeline.run import VideoPipeline
+
+    sample = Path(__file__).resolve().parents[2] / "samples" / "astronaut.mp4"
+    previous = os.umask(0o027)
+    try:
+        VideoPipeline(make_settings()).run(sample, tmp_path / "g")
+        os.umask(0o022)
+        atomic_write_text(tmp_path / "plain.txt", "x")
+    finally:
+        os.umask(previous)
+    files = [p for p in (tmp_path / "g").rglob("*") if p.is_file()]
+    assert len(files) > 8 and any(p.suffix == ".png" for p in files) and any(p.name == "index.html" for p in files)
+    modes = {p.relative_to(tmp_path).as_posix(): oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
+    assert set(modes.values()) == {"0o640"}, modes
+    assert stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == 0o644

@@ -104,3 +104,47 @@ def test_missing_path_and_empty_directory(tmp_path):
     assert "no such file" in str(items[0]) and "no images" in str(items[1]) and "no images" in str(items[2])
     with pytest.raises(InputError, match="no such file"):
         load_image(tmp_path / "nope.jpg")
+
+
+def _png_of_zeros(path, width, height):
+    """A valid 8-bit grayscale PNG of zeros, compressed as it is written (never held in memory)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    compressor, rows = zlib.compressobj(1), b"\0" * ((width + 1) * 1000)
+    parts = [compressor.compress(rows) for _ in range(height // 1000)] + [compressor.compress(b"\0" * ((width + 1) * (height % 1000))), compressor.flush()]
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b""))
+    return path
+
+
+def test_decompression_bomb_is_refused_without_decoding_it(tmp_path):
+    """A real 30000x30000 PNG (a few MB on disk, 2.7 GB as RGB) took 8 GB to `vidfiqa score`.
+    PNG cannot be decoded at a reduced size, so it is over the pixel budget and refused in one
+    line; a fresh process that tries stays small."""
+    import subprocess
+    import sys
+
+    bomb = _png_of_zeros(tmp_path / "bomb.png", 30000, 30000)
+    assert bomb.stat().st_size < 8_000_000
+    # The child's peak memory is VmHWM (getrusage's maxrss would include this process's, which
+    # the child inherits across fork on Linux).
+    code = ("from vidfiqa.imageio import load_image\nfrom vidfiqa.errors import InputError\n"
+            f"try:\n    load_image({str(bomb)!r})\nexcept InputError as err:\n    print(err)\n"
+            "print(next(int(line.split()[1]) // 1024 for line in open('/proc/self/status') if line.startswith('VmHWM')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout.splitlines()
+    assert len(out) == 2 and "bomb.png: 30000x30000 is 900 megapixels, over the 100 megapixel budget" in out[0], out
+    assert int(out[1]) < 400, f"max RSS {out[1]} MiB"
+
+
+def test_the_pixel_budget_decodes_jpeg_at_a_reduced_size_and_refuses_png(tmp_path, astronaut, monkeypatch):
+    """With a budget of 1 megapixel, a 2000x2000 JPEG is decoded at 1/2 (1000x1000, within the
+    budget) and comes back at full size; the same picture as PNG is refused, naming the file."""
+    monkeypatch.setenv("VIDFIQA_MAX_PIXELS", "1000000")
+    picture = Image.fromarray(astronaut).resize((2000, 2000), Image.Resampling.BILINEAR)
+    picture.save(tmp_path / "big.jpg", quality=90)
+    picture.save(tmp_path / "big.png")
+    img = load_image(tmp_path / "big.jpg")
+    assert img.original_size == (2000, 2000) and img.pixels.shape == (1000, 1000, 3) and img.scale == pytest.approx(2.0)
+    with pytest.raises(InputError, match="big.png: 2000x2000 is 4 megapixels, over the 1 megapixel budget"):
+        load_image(tmp_path / "big.png")

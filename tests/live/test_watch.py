@@ -171,12 +171,19 @@ def test_stream_files_are_validated_with_file_and_field(tmp_path):
         '[stream]\nname = "a"\nurl = "rtsp://h/x"\nread_timeout_s = "soon"\n': "read_timeout_s",
         '[stream]\nname = "a"\n': "url",
         '[camera]\nname = "a"\n': "camera",
+        # A malformed URL was "internal error: ValueError: Invalid IPv6 URL" and stopped every camera.
+        '[stream]\nname = "a"\nurl = "rtsp://user:pw@[127.0.0.1:8554/cam"\n': "not a valid URL",
+        '[stream]\nname = "a"\nurl = "rtsp://127.0.0.1:99999/cam"\n': "url",  # was retried forever
+        '[stream]\nname = "a"\nurl = "rtsp://127.0.0.1:0/cam"\n': "1-65535",
+        f'[stream]\nname = "{"c" * 240}"\nurl = "rtsp://h/x"\n': "at most 64",  # every event failed: File name too long
+        '[stream]\nname = "kamera\u00e4"\nurl = "rtsp://h/x"\n': "ASCII",
     }
     for text, field in cases.items():
         bad.write_text(text)
         with pytest.raises(ConfigError) as err:
             load_stream(bad)
         assert str(bad) in str(err.value) and field in str(err.value), str(err.value)
+        assert "pw@" not in str(err.value)
 
 
 def test_every_bundled_stream_example_loads(monkeypatch):
@@ -206,15 +213,19 @@ def test_cli_bad_configuration_is_one_line(tmp_path):
         result = subprocess.run([sys.executable, "-m", "vidfiqa.cli", "watch", str(good), "-o", str(tmp_path / "o"), "--metrics-port", str(port)],
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and f"--metrics-port {port}" in result.stderr.strip().splitlines()[-1]
-    # One bad file among good ones: reported, skipped, and the good stream runs (a replayed clip).
+    # Bad files among good ones - an unknown key, a malformed URL - are reported and skipped, and
+    # the good stream runs (a replayed clip, analysed at the default 5 frames a second).
     replay = tmp_path / "replay.toml"
     replay.write_text(f'[stream]\nname = "replay"\nurl = "{SAMPLE}"\nloop = true\n')
-    result = subprocess.run([sys.executable, "-m", "vidfiqa.cli", "watch", str(bad), str(replay), "-o", str(tmp_path / "o2"), "--no-metrics",
-                             "--duration", "10"], capture_output=True, text=True, timeout=120)
+    malformed = tmp_path / "malformed.toml"
+    malformed.write_text('[stream]\nname = "cam"\nurl = "rtsp://user:pw5ecret@[127.0.0.1:8554/cam"\n')
+    result = subprocess.run([sys.executable, "-m", "vidfiqa.cli", "watch", str(bad), str(malformed), str(replay), "-o", str(tmp_path / "o2"),
+                             "--no-metrics", "--duration", "10"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "bogus" in result.stderr and "skipped" in result.stderr
+    assert "bogus" in result.stderr and "skipped" in result.stderr and "not a valid URL" in result.stderr
+    assert "internal error" not in result.stderr and "pw5ecret" not in result.stderr
     summary = json.loads((tmp_path / "o2" / "watch_summary.json").read_text())
-    assert list(summary["streams"]) == ["replay"] and summary["streams"]["replay"]["frames_processed"] > 60
+    assert list(summary["streams"]) == ["replay"] and summary["streams"]["replay"]["frames_processed"] > 30
 
 
 # ------------------------------------------------------------------------ a real RTSP server
@@ -414,3 +425,136 @@ def test_a_person_who_comes_back_keeps_their_person_id(tmp_path):
     assert len(events) >= 2, events
     persons = [e["person_id"] for e in events]
     assert all(isinstance(p, int) for p in persons) and len(set(persons)) == 1, persons
+
+
+def test_the_reconnect_delay_never_exceeds_its_maximum():
+    """The +-25 % jitter comes before the cap: with the largest jitter a delay of 8 s doubled
+    stays 8 s (it was 9.77 s with reconnect_max_s = 8), and early retries still back off."""
+    from vidfiqa.live.stream import reconnect_delay
+
+    largest, smallest = (lambda a, b: b), (lambda a, b: a)
+    assert [reconnect_delay(k, 0.5, 8.0, largest) for k in range(1, 8)] == [0.625, 1.25, 2.5, 5.0, 8.0, 8.0, 8.0]
+    assert [reconnect_delay(k, 0.5, 8.0, smallest) for k in range(1, 7)] == [0.375, 0.75, 1.5, 3.0, 6.0, 8.0]
+    assert max(reconnect_delay(k, 0.5, 8.0) for k in range(1, 12) for _ in range(200)) <= 8.0
+
+
+def test_webhook_sends_basic_auth_from_the_url_and_a_header_from_the_environment(monkeypatch):
+    """A webhook URL with user:password@ used to be looked up as the host 'user:password@host'
+    and never delivered.  A real local HTTP receiver checks the Authorization header; a token
+    header comes from an environment variable; the password reaches no log line."""
+    import base64
+
+    from vidfiqa.live.events import WebhookSink, header_from_env
+    from vidfiqa.live.metrics import Metrics
+
+    received: list[dict] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"path": self.path, "auth": self.headers.get("Authorization"), "token": self.headers.get("X-Token"),
+                             "event": json.loads(body)})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    logged: list[str] = []
+    monkeypatch.setenv("HOOK_TOKEN_HEADER", "X-Token: t0ken-123")
+    try:
+        sink = WebhookSink(f"http://hookuser:wh5ecret@127.0.0.1:{port}/hook?x=1", Metrics(), timeout_s=5, retries=1,
+                           log=lambda *a, **k: logged.append(repr((a, k))), headers=header_from_env("HOOK_TOKEN_HEADER"))
+        sink.put({"event_id": "e1"})
+        sink.close()
+        failing = WebhookSink(f"http://hookuser:wh5ecret@127.0.0.1:{port}/hook", Metrics(), timeout_s=5, retries=1,
+                              log=lambda *a, **k: logged.append(repr((a, k))))
+        server.shutdown()
+        server.server_close()
+        failing.put({"event_id": "e2"})  # nobody listens any more: the failure is logged
+        failing.close()
+    finally:
+        server.shutdown()
+    assert sink.delivered == 1 and len(received) == 1
+    assert received[0]["path"] == "/hook?x=1" and received[0]["event"] == {"event_id": "e1"}
+    assert received[0]["auth"] == "Basic " + base64.b64encode(b"hookuser:wh5ecret").decode()
+    assert received[0]["token"] == "t0ken-123"
+    assert failing.delivered == 0 and logged and not any("wh5ecret" in line for line in logged), logged
+    monkeypatch.setenv("HOOK_TOKEN_HEADER", "no colon here")
+    with pytest.raises(ConfigError, match="Name: value"):
+        header_from_env("HOOK_TOKEN_HEADER")
+
+
+def test_a_full_disk_delays_events_and_a_failing_analysis_restarts(people_clip, tmp_path, monkeypatch):
+    """Watching into a full disk used to kill the camera's worker for good after one
+    `[Errno 28]`, while /health said ok and empty event folders stayed behind.  Now the events
+    wait and are retried with backoff, /health says so, and when space is freed they are written
+    (no event lost, nothing half-written left); an analysis that fails restarts.  On a real
+    tmpfs filled to the last block where the machine allows mounting one, else with ENOSPC
+    injected at the sink."""
+    import errno
+    import shutil as sh
+
+    from vidfiqa.live import events as events_module
+    from vidfiqa.pipeline.processor import TrackProcessor
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = sh.which("mount") is not None and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+                                                                capture_output=True).returncode == 0
+    full = threading.Event()
+    full.set()
+    try:
+        if mounted:
+            filler = disk / "filler"
+            with open(filler, "wb") as handle:  # every free block of the tmpfs
+                try:
+                    while True:
+                        handle.write(b"\0" * 65536)
+                        handle.flush()
+                except OSError:
+                    pass
+        else:
+            real = events_module.write_event_folder
+
+            def refuses_while_full(*args, **kwargs):
+                if full.is_set():
+                    raise OSError(errno.ENOSPC, "No space left on device", str(disk / "events"))
+                return real(*args, **kwargs)
+            monkeypatch.setattr(events_module, "write_event_folder", refuses_while_full)
+        calls = {"n": 0}
+        real_process = TrackProcessor.process
+
+        def fails_once(self, frame, detected=None):
+            calls["n"] += 1
+            if calls["n"] == 40:
+                raise RuntimeError("a bug met once")
+            return real_process(self, frame, detected)
+        monkeypatch.setattr(TrackProcessor, "process", fails_once)
+
+        log: list = []
+        cfg = load_stream(stream_file(tmp_path, str(people_clip), loop=True, max_track_s=2.0))
+        watcher = Watcher([cfg], disk / "out", Retention(), log=Logger("json", stream=type("C", (), {"write": lambda s, t: log.append(t), "flush": lambda s: None})()))
+        thread = run_in_thread(watcher, 60)
+        assert wait_for(lambda: watcher.workers.get("cam") is not None and watcher.workers["cam"].pending_events > 0, 40), "".join(log)[-2000:]
+        health = watcher.health()
+        assert health["degraded"] and health["streams"]["cam"]["events_pending"] > 0 and health["streams"]["cam"]["worker_up"]
+        assert wait_for(lambda: watcher.workers["cam"].restarts == 1, 30), "".join(log)[-2000:]
+        if mounted:
+            filler.unlink()
+        full.clear()
+        assert wait_for(lambda: len(events_of(disk / "out")) >= 2 and watcher.workers["cam"].pending_events == 0, 40), "".join(log)[-2000:]
+        watcher.stop.set()
+        thread.join(timeout=60)
+        summary = json.loads((disk / "out" / "watch_summary.json").read_text())["streams"]["cam"]
+        assert summary["sink_errors"] >= 1 and summary["events"] >= 2 and summary["events_lost"] == 0
+        assert summary["worker_restarts"] == 1 and "a bug met once" in summary["worker_error"] and summary["worker_error_at"]
+        folders = [f for f in (disk / "out" / "events" / "cam").iterdir() if f.is_dir()]
+        assert len(folders) == summary["events"] and all((f / "event.json").is_file() for f in folders), "a half-written event folder was left"
+        assert any("No space left on device" in line and "will retry" in line for line in log)
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(disk)], capture_output=True)

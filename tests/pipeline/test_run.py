@@ -3,6 +3,7 @@ two track ids, damaged and bad inputs give a valid gallery or a one-line error."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import DATA, REPO, need
+from vidfiqa.errors import OutputError
 from vidfiqa.pipeline import load_config, make_settings
 from vidfiqa.pipeline.run import VideoPipeline
 
@@ -312,6 +314,138 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     return lines[0]
+
+
+def test_cli_run_stopped_by_sigterm_keeps_its_tracks(tmp_path):
+    """SIGTERM (what timeout, docker and systemd send) ends `vidfiqa run` as Ctrl-C does: the open
+    tracks are scored and written and the manifest says interrupted (it used to die at once and
+    leave "running" with no tracks).  Exit status 143 = 128 + SIGTERM."""
+    import signal
+    import time
+
+    out = tmp_path / "g"
+    process = subprocess.Popen([sys.executable, "-m", "vidfiqa.cli", "run", str(need(VIDEOS / "facenetpytorch_street_crowd.mp4")),
+                                "-o", str(out), "-q", "--fps-cap", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "manifest.json").is_file() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    time.sleep(4)  # well into the 105 frames, every one analysed
+    assert process.poll() is None, "the run ended before it could be stopped"
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert "interrupted" in err and "Traceback" not in err
+    manifest = manifest_of(out)
+    assert manifest["status"] == "interrupted"
+    assert 0 < manifest["stats"]["frames_processed"] < 105
+    assert manifest["tracks"], "the tracks open at the signal are written"
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, kilobytes: int, read_only: bool = False):
+    """A real tmpfs of ``kilobytes`` at ``path`` (yields True), or nothing (False) where this
+    machine does not let us mount one (not root, no mount namespace)."""
+    path.mkdir()
+    mounted = shutil.which("mount") is not None and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k,mode=0777", "tmpfs", str(path)], capture_output=True).returncode == 0
+    if mounted and read_only:
+        subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True, capture_output=True)
+    try:
+        yield mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def test_cli_run_on_a_full_disk_fails_in_one_line_and_the_manifest_says_failed(tmp_path, monkeypatch):
+    """A disk that fills up mid-run was "internal error", exit 3, with no path, and the manifest
+    often stayed "running".  Now: one line naming the file, exit 4, and a manifest that says
+    failed with the reason (rewritten in place when an atomic copy no longer fits).  On a real
+    64 KiB tmpfs where the machine allows mounting one, else with ENOSPC injected at the sink."""
+    import errno
+
+    disk = tmp_path / "disk"
+    with small_disk(disk, 64) as mounted:
+        out = disk / "g"
+        if mounted:
+            result = vidfiqa("run", SAMPLE, "-o", out, "-q")
+            assert result.returncode == 4, result.stderr
+            last = result.stderr.strip().splitlines()[-1]
+            assert last.startswith(f"vidfiqa: error: cannot write {out}/") and last.endswith("No space left on device"), result.stderr
+            assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+        else:
+            from vidfiqa import atomic
+
+            made = []
+
+            def fills_up(fd):
+                made.append(fd)
+                if len(made) > 4:  # the first manifest and page, then the first track's images
+                    raise OSError(errno.ENOSPC, "No space left on device")
+            monkeypatch.setattr(atomic, "plain_mode", fills_up)
+            with pytest.raises(OutputError, match="No space left on device"):
+                VideoPipeline(make_settings()).run(SAMPLE, out)
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["status"] == "failed" and "No space left on device" in manifest["message"], manifest["message"]
+
+
+def test_cli_run_into_a_read_only_folder_names_it(tmp_path):
+    with small_disk(tmp_path / "ro", 64, read_only=True) as mounted:
+        if not mounted:
+            pytest.skip("this machine does not let the tests mount a read-only tmpfs (needs root)")
+        result = vidfiqa("run", SAMPLE, "-o", tmp_path / "ro" / "g", "-q")
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.strip() == f"vidfiqa: error: cannot write {tmp_path / 'ro' / 'g'}: Read-only file system", result.stderr
+
+
+def test_cli_run_names_each_unreadable_frame_of_a_folder(tmp_path):
+    """A folder of frames with corrupt images used to say only "31 frames (28 analysed)": each
+    skipped file is named on stderr (as `vidfiqa faces` does) and counted in the manifest."""
+    source = need(DATA / "ytf_subset" / "frame_images_DB" / "Aaron_Guiel" / "5")
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    images = sorted(source.glob("*.jpg"), key=lambda p: [int(part) for part in p.stem.split(".")])[:30]
+    broken = {images[k].name for k in (4, 11, 20)}
+    for path in images:
+        (folder / path.name).write_bytes(b"\xff\xd8 not a jpeg" if path.name in broken else path.read_bytes())
+    result = vidfiqa("run", folder, "--fps", "24", "--fps-cap", "0", "-o", tmp_path / "g", "-q")
+    assert result.returncode == 0, result.stderr
+    for name in broken:
+        assert any(line.startswith("skipped ") and name in line for line in (result.stdout + result.stderr).splitlines()), (name, result.stderr)
+    stats = manifest_of(tmp_path / "g")["stats"]
+    assert stats["frames_skipped"] == 3 and stats["frames_processed"] == 27
+    assert sorted(Path(line.split(":")[0]).name for line in stats["skipped_files"]) == sorted(broken)
+
+
+def test_a_file_with_a_small_first_video_stream_is_read_for_its_largest(tmp_path):
+    """Stream 0 a 160x120 placeholder, stream 1 the real picture: vidfiqa used to read stream 0
+    and find no face, silently.  It reads the largest, the manifest says which, and
+    `--video-stream` chooses another; a stream that is not there is a one-line error."""
+    frames = read_frames(SAMPLE)
+    clip = tmp_path / "two_streams.mp4"
+    with av.open(str(clip), "w") as container:
+        small = container.add_stream("libx264", rate=15, options={"preset": "ultrafast"})
+        small.width, small.height, small.pix_fmt = 160, 120, "yuv420p"
+        big = container.add_stream("libx264", rate=15, options={"preset": "ultrafast"})
+        h, w = frames[0].shape[:2]
+        big.width, big.height, big.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
+        for image in frames:
+            for stream, picture in ((small, np.full((120, 160, 3), 128, np.uint8)), (big, np.ascontiguousarray(image[: h - h % 2, : w - w % 2]))):
+                for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+                    container.mux(packet)
+        for stream in (small, big):
+            for packet in stream.encode():
+                container.mux(packet)
+    default, first, missing = vidfiqa_each(("run", clip, "-o", tmp_path / "g", "-q"), ("run", clip, "-o", tmp_path / "g0", "-q", "--video-stream", "0"),
+                                           ("run", clip, "-o", tmp_path / "g5", "-q", "--video-stream", "5"))
+    assert default.returncode == 0, default.stderr
+    manifest = manifest_of(tmp_path / "g")
+    assert manifest["source"]["stream_index"] == 1 and manifest["source"]["video_streams"] == 2
+    assert (manifest["source"]["width"], manifest["source"]["height"]) == (w - w % 2, h - h % 2) and manifest["tracks"]
+    assert first.returncode == 0, first.stderr
+    placeholder = manifest_of(tmp_path / "g0")
+    assert placeholder["source"]["stream_index"] == 0 and placeholder["source"]["width"] == 160 and not placeholder["tracks"]
+    assert missing.returncode == 2 and "has no video stream 5; its video streams are 0 (160x120), 1 (" in missing.stderr.strip().splitlines()[-1], missing.stderr
 
 
 def test_cli_bad_inputs(tmp_path):

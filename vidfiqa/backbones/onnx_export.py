@@ -7,6 +7,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from ..atomic import plain_mode
+
 INPUT_NAME = "input"
 OUTPUT_NAME = "embedding"
 
@@ -33,6 +35,7 @@ def export_onnx(model, path: str | Path, input_size: int = 112, opset: int = 17,
     device = param.device if param is not None else torch.device("cpu")
     dummy = torch.zeros(1, 3, input_size, input_size, device=device)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".onnx.tmp")
+    plain_mode(fd)  # the exporter rewrites the file in place: it keeps this mode
     os.close(fd)
     try:
         with warnings.catch_warnings(), torch.no_grad():

@@ -20,6 +20,8 @@ from ..errors import ConfigError
 
 EXIT_NOTHING_DONE = 1  # no input could be processed
 EXIT_USAGE = 2  # the command itself is misused (bad option, bad config)
+EXIT_INTERNAL = 3  # a bug: an unexpected exception (VIDFIQA_DEBUG=1 shows the traceback)
+EXIT_OUTPUT = 4  # an output could not be written (disk full, read-only folder, no permission)
 
 
 # ------------------------------------------------------------------------------------ output

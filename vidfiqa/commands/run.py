@@ -11,7 +11,7 @@ import click
 
 from ..pipeline.settings import RunSettings
 
-_TYPES = {"int": int, "float": float, "str": str, "float | None": float, "str | None": str}
+_TYPES = {"int": int, "float": float, "str": str, "int | None": int, "float | None": float, "str | None": str}
 
 
 def _setting_options(func):
@@ -35,6 +35,8 @@ def _setting_options(func):
 def run(source, output, config, quiet, **settings):
     """Find, track and quality-score the faces in SOURCE (a video file, an rtsp/http URL or a
     folder of frames) and write the best, most diverse frames of each person to a gallery."""
+    from rich.markup import escape
+
     from .common import EXIT_NOTHING_DONE, make_console, make_progress
     from ..pipeline import make_settings
     from ..pipeline.run import VideoPipeline
@@ -60,6 +62,11 @@ def run(source, output, config, quiet, **settings):
         gates = manifest["settings"]
         console.print(f"note: {empty} track{'s' * (empty != 1)} had no frame that passed the gates (min_face_size {gates['min_face_size']:g} px"
                       + (f", min_quality {gates['min_quality']:g}" if gates["min_quality"] is not None else "") + ")", soft_wrap=True)
+    for line in stats.get("skipped_files", []):  # unreadable frames of a folder, by name
+        console.print(f"[yellow]skipped[/] {escape(line)}", soft_wrap=True, highlight=False)
+    unnamed = stats.get("frames_skipped", 0) - len(stats.get("skipped_files", []))
+    if unnamed > 0:
+        console.print(f"[yellow]skipped[/] {unnamed} {'more ' if stats.get('skipped_files') else ''}undecodable frame{'s' * (unnamed != 1)}", soft_wrap=True)
     if manifest["status"] != "complete":
         console.print(f"[yellow]warning:[/] {manifest['message']}", soft_wrap=True)
     if stats["frames_processed"] == 0:

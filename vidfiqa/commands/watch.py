@@ -11,31 +11,49 @@ import click
 @click.option("-c", "--config", "config", default=None, help="Pipeline preset (default, fast, accurate) or TOML the streams' [pipeline] tables override.")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=9107, show_default=True, help="Port on 127.0.0.1 for /metrics (Prometheus) and /health; 0 picks a free one.")
 @click.option("--no-metrics", is_flag=True, help="Do not serve metrics.")
-@click.option("--webhook", default=None, help="POST every event as JSON to this URL.")
+@click.option("--webhook", default=None, help="POST every event as JSON to this URL (user:password@ in it is sent as HTTP basic auth).")
+@click.option("--webhook-header-env", default=None, metavar="VAR", help="Add the header held in environment variable VAR ('Name: value', e.g. a bearer token) to every webhook request.")
 @click.option("--webhook-timeout", type=click.FloatRange(0.1, 600), default=5.0, show_default=True, help="Seconds per webhook request.")
 @click.option("--keep-count", type=click.IntRange(1), default=1000, show_default=True, help="Events kept per stream in the rolling gallery.")
 @click.option("--keep-days", type=click.FloatRange(0, min_open=True), default=30.0, show_default=True, help="Oldest event kept, days.")
 @click.option("--keep-mb", type=click.FloatRange(0, min_open=True), default=2000.0, show_default=True, help="Gallery size kept per stream, MB.")
 @click.option("--duration", type=click.FloatRange(0, min_open=True), default=None, help="Stop after this many seconds (default: until SIGINT/SIGTERM).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Log lines on stderr.")
-def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_timeout, keep_count, keep_days, keep_mb, duration, log_format):
+def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_header_env, webhook_timeout, keep_count, keep_days, keep_mb, duration, log_format):
     """Watch cameras (STREAMS: stream definition files, see streams/README.md) and write one
     best-shot event per person who passes: images, events.jsonl, optionally a webhook."""
     from urllib.parse import urlsplit
 
     from ..errors import ConfigError
-    from ..live.events import Retention
+    from ..live.events import Retention, header_from_env
+    from ..redact import redact_url
     from ..live.watch import Logger, Watcher, load_streams
 
     log = Logger(log_format)
-    if webhook is not None and (urlsplit(webhook).scheme not in ("http", "https") or not urlsplit(webhook).hostname):
-        raise ConfigError(f"--webhook {webhook!r}: must be an http:// or https:// URL")
+    if webhook is not None:
+        try:
+            parts = urlsplit(webhook)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port is None or parts.port > 0)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ConfigError(f"--webhook {redact_url(webhook)!r}: must be an http:// or https:// URL with a host")
+    headers = header_from_env(webhook_header_env) if webhook_header_env else None
     configs = load_streams(list(streams), config, log)
-    watcher = Watcher(configs, out_dir, Retention(keep_count, keep_days, keep_mb), webhook_url=webhook,
+    watcher = Watcher(configs, out_dir, Retention(keep_count, keep_days, keep_mb), webhook_url=webhook, webhook_headers=headers,
                       webhook_timeout_s=webhook_timeout, metrics_port=None if no_metrics else metrics_port, log=log)
     if watcher.server is not None:
         log("info", "metrics", url=f"http://127.0.0.1:{watcher.server.port}/metrics")
     summary = watcher.run(duration)
     for name, s in summary["streams"].items():
         log("info", "summary", stream=name, frames=s["frames_decoded"], analysed=s["frames_processed"],
-            dropped=s["frames_dropped_overload"], reconnects=s["reconnects"], events=s["events"])
+            dropped=s["frames_dropped_overload"], reconnects=s["reconnects"], events=s["events"],
+            sink_errors=s["sink_errors"], events_lost=s["events_lost"], worker_restarts=s["worker_restarts"])
+    lost = sum(s["events_lost"] for s in summary["streams"].values())
+    if lost:  # work that could not be kept: say so in the exit status, as `vidfiqa run` does
+        import sys
+
+        from .common import EXIT_OUTPUT
+
+        log("error", "events were lost: a sink never took them", lost=lost)
+        sys.exit(EXIT_OUTPUT)

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from ..atomic import atomic_write_bytes, atomic_write_text
-from ..errors import ConfigError
+from ..atomic import atomic_write_bytes, atomic_write_text, overwrite_in_place
+from ..errors import ConfigError, OutputError
 from ..select import SelectionRule, TrackResult
 from ..select.gate import FaceGate
 from ..select.people import TrackPicks, group_people
@@ -82,17 +82,26 @@ class GalleryWriter:
             # A gallery from an earlier run: replace it, so no stale track files survive.
             for name in ("tracks", "index.html", "manifest.json"):
                 path = self.out / name
-                if path.is_dir():
-                    shutil.rmtree(path)
-                elif path.exists():
-                    path.unlink()
-        self.out.mkdir(parents=True, exist_ok=True)
+                try:
+                    if path.is_dir():
+                        shutil.rmtree(path)
+                    elif path.exists():
+                        path.unlink()
+                except OSError as err:
+                    raise OutputError.of(err, path) from err
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputError.of(err, self.out) from err
 
     # ------------------------------------------------------------------ tracks
     def add(self, result: TrackResult) -> dict[str, Any]:
         """Write a finished track's images (and series), then list it in the manifest."""
         track_dir = Path("tracks") / f"{result.track_id:04d}"
-        (self.out / track_dir).mkdir(parents=True, exist_ok=True)
+        try:
+            (self.out / track_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputError.of(err, self.out / track_dir) from err
         selected = selected_fields(result)
         for item, (crop, context) in zip(selected, pick_images(result)):
             stem = (track_dir / f"f{item['frame_index']:06d}").as_posix()
@@ -131,7 +140,15 @@ class GalleryWriter:
         stage_seconds = self.manifest["stats"].get("stage_seconds")
         if isinstance(stage_seconds, dict):  # the final write: the time all groupings took
             stage_seconds["persons"] = round(self.persons_s, 4)
-        atomic_write_text(self.out / "manifest.json", json.dumps(self.manifest, indent=1) + "\n")
+        text = json.dumps(self.manifest, indent=1) + "\n"
+        try:
+            atomic_write_text(self.out / "manifest.json", text)
+        except OutputError:
+            if self.manifest["status"] == "running" or not (self.out / "manifest.json").is_file():
+                raise
+            # The last word of a run that failed (a full disk, usually): the manifest must not
+            # stay "running", so it is rewritten in place.
+            overwrite_in_place(self.out / "manifest.json", text)
         atomic_write_text(self.out / "index.html", html.render(self.manifest, self._plots))
         self._last_write = time.monotonic()
 

@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..pipeline.settings import FIELD_TYPES, RunSettings, make_settings, read_toml
 
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
+MAX_NAME_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class StreamConfig:
     name: str
     url: str
     transport: str = "tcp"  # rtsp over tcp (interleaved) or udp
-    fps_cap: float | None = None  # analyse at most this many frames a second (None: every frame)
+    fps_cap: float | None = None  # analyse at most this many frames a second (None: the pipeline's fps_cap, 5 by default)
     open_timeout_s: float = 10.0  # connecting must succeed within this
     read_timeout_s: float = 5.0  # a connected stream that delivers nothing this long has stalled
     reconnect_min_s: float = 0.5  # first retry delay; doubles per failure, with +-25 % jitter
@@ -46,11 +47,19 @@ class StreamConfig:
             if not ok:
                 raise ConfigError(f"{where}: {key}: {message}")
 
-        need(bool(self.name) and self.name.replace("-", "").replace("_", "").isalnum(), "name", f"{self.name!r} must be letters, digits, - or _")
-        parts = urlsplit(self.url)
+        # The name becomes folder and file names of every event: short and safe in any file system.
+        need(bool(self.name) and self.name.isascii() and self.name.replace("-", "").replace("_", "").isalnum(), "name",
+             f"{self.name[:80]!r} must be ASCII letters, digits, - or _")
+        need(len(self.name) <= MAX_NAME_LENGTH, "name", f"is {len(self.name)} characters long; at most {MAX_NAME_LENGTH}")
+        try:
+            parts = urlsplit(self.url)
+            port = parts.port  # parsed (and range-checked by Python) only when asked for
+        except ValueError as err:  # the message names the part, never the URL (it may hold a password)
+            raise ConfigError(f"{where}: url: not a valid URL ({err})") from None
         if parts.scheme:
             need(parts.scheme.lower() in LIVE_SCHEMES, "url", f"scheme {parts.scheme!r} is not one of {', '.join(LIVE_SCHEMES)}")
             need(bool(parts.hostname), "url", "has no host")
+            need(port is None or 1 <= port <= 65535, "url", f"port {port} is not within 1-65535")
         else:
             need(Path(self.url).is_file(), "url", "is neither a stream URL nor an existing file")
         need(self.transport in ("tcp", "udp"), "transport", f"must be tcp or udp, not {self.transport!r}")
@@ -62,6 +71,13 @@ class StreamConfig:
         need(self.reconnect_max_s >= self.reconnect_min_s, "reconnect_max_s", "must be at least reconnect_min_s")
         need(self.queue_frames >= 1, "queue_frames", "must be at least 1")
         return self
+
+    @property
+    def analysis_fps_cap(self) -> float | None:
+        """Frames a second this camera is analysed at most: the stream's ``fps_cap``, else the
+        pipeline setting of the same name (0 there: every frame); None: no cap."""
+        cap = self.fps_cap if self.fps_cap is not None else self.settings.fps_cap
+        return cap or None
 
     @property
     def is_file(self) -> bool:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..errors import OutputError
 from ..export.entries import EVENT_SCHEMA, event_record
 from ..export.events import write_event_folder
 from ..select import TrackResult
@@ -70,12 +71,17 @@ class EventWriter:
         event_id = f"{stream}-{stamp}-{result.track_id:04d}-{segment}"
         folder = (Path("events") / stream / event_id).as_posix()
         event = event_record(result, stream, event_id, folder, segment, wall_of, now, iso, person_id=person_id)
-        size = write_event_folder(self.out, folder, event, result)
-        text = json.dumps(event, separators=(",", ":"))
-        with self._jsonl_lock, open(self.out / "events.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            size = write_event_folder(self.out, folder, event, result)
+            text = json.dumps(event, separators=(",", ":"))
+            with self._jsonl_lock, open(self.out / "events.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except (OSError, OutputError) as err:
+            # Nothing half-written stays behind: the caller retries the whole event later.
+            shutil.rmtree(self.out / folder, ignore_errors=True)
+            raise err if isinstance(err, OutputError) else OutputError.of(err, self.out / "events.jsonl") from err
         self.metrics.inc("vidfiqa_events_total", stream=stream)
         self.metrics.set("vidfiqa_event_latency_seconds", event["latency_s"], stream=stream)
         self._keep(stream, self.out / folder, now, size)
@@ -113,6 +119,35 @@ class EventWriter:
         return deque(sorted(found, key=lambda item: item[1]))
 
 
+def webhook_target(url: str) -> tuple[str, dict[str, str]]:
+    """The URL without its user info, and the Authorization header that carries it (if any).
+    urllib would otherwise look the host up as ``user:password@host``."""
+    import base64
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, {}
+    host = parts.netloc.rpartition("@")[2]
+    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+    plain = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return plain, {"Authorization": "Basic " + base64.b64encode(credentials).decode("ascii")}
+
+
+def header_from_env(variable: str) -> dict[str, str]:
+    """``NAME: value`` from the environment variable ``variable`` (so a token stays out of the
+    command line, where ``ps`` shows it)."""
+    from ..errors import ConfigError
+
+    line = os.environ.get(variable)
+    if not line:
+        raise ConfigError(f"--webhook-header-env {variable}: the environment variable is not set")
+    name, sep, value = line.partition(":")
+    if not sep or not name.strip() or any(c in line for c in "\r\n") or not name.strip().replace("-", "").isalnum():
+        raise ConfigError(f"--webhook-header-env {variable}: must hold one header as 'Name: value'")
+    return {name.strip(): value.strip()}
+
+
 class WebhookSink:
     """POSTs events as JSON from one background thread.
 
@@ -121,8 +156,12 @@ class WebhookSink:
     """
 
     def __init__(self, url: str, metrics: Metrics, timeout_s: float = 5.0, retries: int = 3, queue_size: int = 100,
-                 log: Callable[..., None] | None = None):
-        self.url, self.metrics, self.timeout_s, self.retries = url, metrics, timeout_s, retries
+                 log: Callable[..., None] | None = None, headers: dict[str, str] | None = None):
+        """``url`` may carry ``user:password@``: it is sent as HTTP basic auth, not as part of
+        the host name.  ``headers`` are added to every request (a token, say)."""
+        self.url, self.headers = webhook_target(url)
+        self.headers.update(headers or {})
+        self.metrics, self.timeout_s, self.retries = metrics, timeout_s, retries
         self.log = log or (lambda *a, **k: None)
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
@@ -155,7 +194,7 @@ class WebhookSink:
         body = json.dumps(event).encode()
         delay = 0.5
         for attempt in range(1, self.retries + 1):
-            request = urllib.request.Request(self.url, data=body, method="POST", headers={"Content-Type": "application/json"})
+            request = urllib.request.Request(self.url, data=body, method="POST", headers={"Content-Type": "application/json", **self.headers})
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                     if 200 <= response.status < 300:

@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import VidfiqaError
+from ..errors import OutputError, VidfiqaError
 from ..pipeline.models import Models
 from ..pipeline.processor import TrackProcessor
 from ..redact import redact_text, redact_url
@@ -113,6 +113,7 @@ class StreamReader(threading.Thread):
         self.up = False
         self.last_frame_at: float | None = None
         self.last_error: str | None = None
+        self.last_error_at: float | None = None  # wall time (time.time()) of last_error
 
     def run(self) -> None:
         cfg, failures, attempt = self.cfg, 0, 0
@@ -134,9 +135,9 @@ class StreamReader(threading.Thread):
             # off exponentially up to reconnect_max_s, with +-25 % jitter so that many cameras
             # behind one failed switch do not all retry in the same instant.
             failures = 0 if delivered >= 50 else failures + 1
-            delay = min(cfg.reconnect_max_s, cfg.reconnect_min_s * 2 ** max(0, failures - 1)) * random.uniform(0.75, 1.25)
+            delay = reconnect_delay(failures, cfg.reconnect_min_s, cfg.reconnect_max_s)
             if error:
-                self.last_error = error
+                self.last_error, self.last_error_at = error, time.time()
             self.log("warning" if error else "info", "reconnecting", stream=cfg.name, file=cfg.source_file, reason=error or "stream ended",
                      retry_in_s=round(delay, 2))
             self.stop.wait(delay)
@@ -159,7 +160,8 @@ class StreamReader(threading.Thread):
             return 0, redact_text(str(err), cfg.url)
         except Exception as err:  # any decoder failure is a reason to retry, never to die
             return 0, redact_text(f"{type(err).__name__}: {err}", cfg.url)
-        delivered, min_gap = 0, (1.0 / cfg.fps_cap) if cfg.fps_cap else 0.0
+        cap = cfg.analysis_fps_cap
+        delivered, min_gap = 0, (1.0 / cap) if cap else 0.0
         last_kept = -1e9
         started = time.monotonic()
         try:
@@ -202,6 +204,17 @@ class StreamReader(threading.Thread):
         self.metrics.set("vidfiqa_stream_up", 1.0 if up else 0.0, stream=self.cfg.name)
 
 
+MAX_PENDING_EVENTS = 100  # events kept for a retry after a sink error (the oldest go first)
+SINK_RETRY_MIN_S, SINK_RETRY_MAX_S = 1.0, 60.0
+WORKER_RESTART_MIN_S, WORKER_RESTART_MAX_S = 1.0, 60.0
+
+
+def reconnect_delay(failures: int, min_s: float, max_s: float, uniform: Callable[[float, float], float] = random.uniform) -> float:
+    """Seconds to wait after ``failures`` failed connections in a row: ``min_s`` doubled per
+    failure, with +-25 % jitter, and never more than ``max_s`` (the cap comes after the jitter)."""
+    return min(max_s, min_s * 2 ** max(0, failures - 1) * uniform(0.75, 1.25))
+
+
 class StreamWorker(threading.Thread):
     """Analyses one stream's frames and turns finished tracks into events."""
 
@@ -209,7 +222,18 @@ class StreamWorker(threading.Thread):
                  stop: threading.Event, log: Callable[..., None]):
         super().__init__(name=f"vidfiqa-work-{cfg.name}", daemon=True)
         self.cfg, self.frames, self.models, self.events, self.metrics, self.stop, self.log = cfg, frames, models, events, metrics, stop, log
-        self.error: str | None = None
+        self.error: str | None = None  # the last failure of the analysis (kept after a restart)
+        self.error_at: float | None = None  # wall time of that failure
+        self.up = True  # False while the analysis waits to restart after a failure
+        self.restarts = 0
+        # Events a sink could not take (a full disk, a read-only folder), retried with backoff;
+        # bounded, so a disk that never recovers costs no more memory than this.
+        self._pending: deque[tuple[TrackResult, int, int | None]] = deque()
+        self._retry_at = 0.0
+        self._retry_delay = SINK_RETRY_MIN_S
+        self._fps: float | None = None
+        metrics.gauge("vidfiqa_events_pending", self._pending.__len__, stream=cfg.name)
+        metrics.set("vidfiqa_worker_up", 1.0, stream=cfg.name)
         # Live frames are timed by their arrival: container timestamps restart at every reconnect.
         self._t0_mono, self._t0_wall = time.monotonic(), time.time()
         self._segments: dict[int, int] = {}
@@ -221,12 +245,17 @@ class StreamWorker(threading.Thread):
         self.persons = PersonMemory(threshold=cfg.settings.person_threshold, memory_s=cfg.person_memory_s)
         self.gate = FaceGate() if cfg.settings.face_gate else None
 
+    @property
+    def pending_events(self) -> int:
+        """Events a sink refused that wait for a retry."""
+        return len(self._pending)
+
     def wall_of(self, pts: float) -> float:
         return self._t0_wall + pts
 
     def _new_processor(self, stream_fps: float | None) -> TrackProcessor:
         """The tracker counts a track's absence in updates: it needs the analysed frame rate."""
-        rates = [r for r in (stream_fps, self.cfg.fps_cap) if r]
+        rates = [r for r in (stream_fps, self.cfg.analysis_fps_cap) if r]
         fps = min(rates) if rates else 25.0
         return TrackProcessor(self.models, self.cfg.settings, self._on_track, step_s=1.0 / fps, fps=fps)
 
@@ -244,20 +273,63 @@ class StreamWorker(threading.Thread):
             start, end = result.first_pts, result.last_pts
             person_id = self.persons.assign(result.template, start, end)
         if len(result.chosen):
-            self.events.emit(self.cfg.name, result, self.wall_of, segment=segment, person_id=person_id)
+            self._pending.append((result, segment, person_id))
+            while len(self._pending) > MAX_PENDING_EVENTS:
+                self._pending.popleft()
+                self.metrics.inc("vidfiqa_events_lost_total", stream=self.cfg.name)
+            if time.monotonic() >= self._retry_at:
+                self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Write the waiting events, oldest first; on a sink error keep them and try again after
+        a delay that doubles up to SINK_RETRY_MAX_S (the disk may be freed, the folder fixed)."""
+        while self._pending:
+            result, segment, person_id = self._pending[0]
+            try:
+                self.events.emit(self.cfg.name, result, self.wall_of, segment=segment, person_id=person_id)
+            except (OutputError, OSError) as err:
+                self.metrics.inc("vidfiqa_sink_errors_total", stream=self.cfg.name, sink="events")
+                self.log("warning", "event not written, will retry", stream=self.cfg.name, error=str(err),
+                         pending=len(self._pending), retry_in_s=round(self._retry_delay, 1))
+                self._retry_at = time.monotonic() + self._retry_delay
+                self._retry_delay = min(SINK_RETRY_MAX_S, 2 * self._retry_delay)
+                return
+            self._pending.popleft()
+            self._retry_delay = SINK_RETRY_MIN_S
 
     def run(self) -> None:
+        delay = WORKER_RESTART_MIN_S
+        while not self.stop.is_set():
+            try:
+                self._loop()
+            except Exception as err:  # one broken stream must not take the others down: restart it
+                self.error, self.error_at = f"{type(err).__name__}: {err}", time.time()
+                self.up, self.restarts = False, self.restarts + 1
+                self.metrics.set("vidfiqa_worker_up", 0.0, stream=self.cfg.name)
+                self.metrics.inc("vidfiqa_worker_restarts_total", stream=self.cfg.name)
+                self.log("error", "stream worker failed, restarting", stream=self.cfg.name, error=self.error, restart_in_s=round(delay, 1))
+                self._flush_open_tracks("worker_restart")
+                self._processor = self._new_processor(self._fps) if self._fps is not None or self._size is not None else None
+                if self.stop.wait(delay):
+                    break
+                delay = min(WORKER_RESTART_MAX_S, 2 * delay)
+                self.up = True
+                self.metrics.set("vidfiqa_worker_up", 1.0, stream=self.cfg.name)
+                continue
+            break
+        self._flush_open_tracks("shutdown")
+        self._write_pending()  # a last try for events a sink refused
+        if self._pending:
+            self.metrics.inc("vidfiqa_events_lost_total", len(self._pending), stream=self.cfg.name)
+            self.log("error", "events not written at shutdown", stream=self.cfg.name, lost=len(self._pending))
+
+    def _flush_open_tracks(self, reason: str) -> None:
+        if self._processor is None:
+            return
         try:
-            self._loop()
-        except Exception as err:  # one broken stream must not take the others down
-            self.error = f"{type(err).__name__}: {err}"
-            self.log("error", "stream worker failed", stream=self.cfg.name, error=self.error)
-        finally:
-            if self._processor is not None:
-                try:
-                    self._processor.finish("shutdown")
-                except Exception as err:
-                    self.log("error", "could not flush open tracks", stream=self.cfg.name, error=str(err))
+            self._processor.finish(reason)
+        except Exception as err:
+            self.log("error", "could not flush open tracks", stream=self.cfg.name, error=str(err))
 
     def _loop(self) -> None:
         cfg = self.cfg
@@ -267,9 +339,12 @@ class StreamWorker(threading.Thread):
             processor = self._processor
             if processor is None:  # not connected yet
                 if isinstance(item, Connected):
+                    self._fps = item.fps
                     self._processor = self._new_processor(item.fps)
                     self._size = (item.width, item.height)
                 continue
+            if self._pending and now >= self._retry_at:
+                self._write_pending()
             if item is None:
                 # Nothing arrived: score what waits past max_wait_s, and end tracks of a stream that
                 # has been down longer than keep_tracks_s (their people are gone as far as we know).

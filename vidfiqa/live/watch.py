@@ -73,7 +73,7 @@ class Logger:
 
 class Watcher:
     def __init__(self, streams: list[StreamConfig], out_dir: str | Path, retention: Retention | None = None,
-                 webhook_url: str | None = None, webhook_timeout_s: float = 5.0, metrics_port: int | None = None,
+                 webhook_url: str | None = None, webhook_timeout_s: float = 5.0, webhook_headers: dict[str, str] | None = None, metrics_port: int | None = None,
                  log: Logger | None = None):
         if not streams:
             raise ConfigError("no usable stream definitions")
@@ -87,7 +87,7 @@ class Watcher:
         self.metrics = Metrics()
         self.stop = threading.Event()
         self.server = MetricsServer(self.metrics, metrics_port, self.health) if metrics_port is not None else None
-        self.webhook = WebhookSink(webhook_url, self.metrics, timeout_s=webhook_timeout_s, log=self.log) if webhook_url else None
+        self.webhook = WebhookSink(webhook_url, self.metrics, timeout_s=webhook_timeout_s, log=self.log, headers=webhook_headers) if webhook_url else None
         self.events = EventWriter(self.out, retention or Retention(), self.metrics, webhook=self.webhook, log=self.log)
         self.models = ModelCache()
         self.readers: dict[str, StreamReader] = {}
@@ -99,13 +99,20 @@ class Watcher:
         for name, reader in self.readers.items():
             worker = self.workers[name]
             streams[name] = {
-                "up": reader.up,
+                "up": reader.up,  # connected and delivering frames now
                 "seconds_since_frame": None if reader.last_frame_at is None else round(time.monotonic() - reader.last_frame_at, 2),
-                "last_error": reader.last_error,
+                "last_error": reader.last_error,  # kept after a recovery: "up" says whether it lasts
+                "last_error_at": None if reader.last_error_at is None else iso(reader.last_error_at),
+                "worker_up": worker.is_alive() and worker.up,  # the analysis runs (not dead, not waiting to restart)
                 "worker_error": worker.error,
+                "worker_error_at": None if worker.error_at is None else iso(worker.error_at),
+                "worker_restarts": worker.restarts,
+                "events_pending": worker.pending_events,  # refused by a sink, waiting for a retry
                 "queue_depth": len(worker.frames),
             }
-        return {"ok": any(s["up"] for s in streams.values()), "uptime_s": round(time.time() - self.started, 1), "streams": streams}
+        healthy = [s["up"] and s["worker_up"] for s in streams.values()]
+        return {"ok": any(healthy), "degraded": not all(healthy) or any(s["events_pending"] for s in streams.values()),
+                "uptime_s": round(time.time() - self.started, 1), "streams": streams}
 
     def start(self) -> None:
         tune_malloc()
@@ -173,7 +180,11 @@ class Watcher:
                     "stalls": int(m.get("vidfiqa_stalls_total", stream=cfg.name)),
                     "tracks": int(m.get("vidfiqa_tracks_total", stream=cfg.name)),
                     "events": int(m.get("vidfiqa_events_total", stream=cfg.name)),
+                    "sink_errors": int(m.get("vidfiqa_sink_errors_total", stream=cfg.name, sink="events")),
+                    "events_lost": int(m.get("vidfiqa_events_lost_total", stream=cfg.name)),
+                    "worker_restarts": int(m.get("vidfiqa_worker_restarts_total", stream=cfg.name)),
                     "worker_error": self.workers[cfg.name].error if cfg.name in self.workers else None,
+                    "worker_error_at": iso(self.workers[cfg.name].error_at) if cfg.name in self.workers and self.workers[cfg.name].error_at else None,
                 }
                 for cfg in self.streams
             },

@@ -25,6 +25,7 @@ from .prefetch import Prefetcher
 from .processor import TrackProcessor, selection_rule
 from .settings import RunSettings
 
+MAX_LISTED_SKIPS = 100  # unreadable files named in the manifest (all are counted)
 DEFAULT_FPS = 25.0  # assumed only to turn frame numbers into seconds when a source has no timing
 
 Progress = Callable[[int, int | None], None]  # (frames processed, frames expected or None)
@@ -68,7 +69,7 @@ class VideoPipeline:
         # Stream URLs may carry credentials: they must not reach messages or the manifest.
         shown = redact_url(str(source))
         try:
-            video = open_source(source, decoder=s.decoder, stride=s.stride, fps=s.fps, threads=s.decode_threads)
+            video = open_source(source, decoder=s.decoder, stride=s.stride, fps=s.fps, threads=s.decode_threads, video_stream=s.video_stream)
         except VidfiqaError as err:
             raise type(err)(redact_text(str(err), str(source))) from None
         info = video.info
@@ -115,7 +116,7 @@ class VideoPipeline:
             status, message = "interrupted", f"interrupted after {run.counts.processed} frames"
             raise
         except BaseException as err:
-            status, message = "failed", f"{type(err).__name__}: {err}"
+            status, message = "failed", str(err) if isinstance(err, VidfiqaError) else f"{type(err).__name__}: {err}"
             raise
         finally:
             frames.close()  # the detection thread first: it may be waiting for a decoded frame
@@ -129,6 +130,8 @@ class VideoPipeline:
                 "frames_decoded": decoded,
                 "frames_processed": counts.processed,
                 "stride": stride,
+                "frames_skipped": video.skipped,  # undecodable packets, unreadable image files
+                "skipped_files": video.skipped_files[:MAX_LISTED_SKIPS],
                 "full_detections": counts.full_detections,
                 "detections": counts.detections,
                 "faces_scored": counts.scored,
@@ -141,5 +144,11 @@ class VideoPipeline:
             }
             if status == "complete" and counts.processed == 0:
                 status, message = "stopped_early", "no frame could be decoded"
-            writer.finish(status, message, stats, source_updates={"frames_decoded": decoded})
+            try:
+                writer.finish(status, message, stats, source_updates={"frames_decoded": decoded})
+            except VidfiqaError:
+                if status != "failed":
+                    raise
+                # Failing already (a full disk): the first error is the one to report; the
+                # manifest says "failed" if even an in-place rewrite found room (gallery.py).
         return writer.manifest

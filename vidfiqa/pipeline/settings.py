@@ -40,6 +40,7 @@ class RunSettings:
     stride: int = _f(1, 'Process every Nth frame only (the others are decoded but skipped); fps_cap may raise it.')
     fps_cap: float = _f(5.0, 'Analyse at most this many frames per second of video: the stride becomes at least ceil(video fps / fps_cap) (0: every frame, or every stride-th).')
     decode_threads: int = _f(0, "Decoder threads (0: FFmpeg's choice).")
+    video_stream: int | None = _f(None, 'For a file with several video streams: the index of the one to read (default: the largest; the manifest says which).')
     fps: float | None = _f(None, 'Frame rate of an image-sequence folder (default: timestamps unknown).')
     # ---- detect
     detector: str = _f("retinaface", 'Face detector: retinaface or yunet.')
@@ -121,6 +122,7 @@ class RunSettings:
         need(self.context_scale >= 1.0 and self.context_size >= 32, "context_scale must be >= 1 and context_size >= 32")
         need(self.fps is None or self.fps > 0, "fps must be positive")
         need(self.fps_cap >= 0, "fps_cap must not be negative (0: no cap)")
+        need(self.video_stream is None or self.video_stream >= 0, "video_stream must be a stream index (0 or more)")
         need(self.threads >= 0 and self.decode_threads >= 0, "threads must not be negative")
         return self
 

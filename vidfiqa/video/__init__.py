@@ -26,7 +26,7 @@ DECODERS = ("auto", "pyav", "decord", "gpu")
 
 
 def open_source(uri: str | os.PathLike, decoder: str = "auto", stride: int = 1, fps: float | None = None,
-                threads: int = 0, options: dict[str, str] | None = None) -> FrameSource:
+                threads: int = 0, options: dict[str, str] | None = None, video_stream: int | None = None) -> FrameSource:
     """Open a video file, a stream URL (rtsp://, http(s)://, udp://...) or a folder of frames.
 
     ``decoder``: "auto" picks the GPU for files when torchcodec and CUDA are usable, else PyAV;
@@ -35,6 +35,9 @@ def open_source(uri: str | os.PathLike, decoder: str = "auto", stride: int = 1, 
     NaN); for a video it is only used when the container does not state a rate.  ``threads`` is
     the decoding thread count (0: automatic).  ``options`` go to FFmpeg (``av.open``) unchanged.
 
+    ``video_stream``: which video stream of a file holding several (the container's stream
+    index; PyAV only); default: the largest.
+
     Raises InputError for inputs that cannot be read and ConfigError for invalid arguments.
     """
     _check_arguments(decoder, stride, fps, threads)
@@ -42,6 +45,10 @@ def open_source(uri: str | os.PathLike, decoder: str = "auto", stride: int = 1, 
     uri = as_uri(uri)
     if not is_url(uri) and Path(uri).is_dir():
         return ImageSequenceSource(uri, stride=stride, fps=fps)
+    if video_stream is not None:
+        if decoder not in ("auto", "pyav"):
+            raise ConfigError(f"video_stream needs the pyav decoder, not {decoder!r}")
+        return PyAVSource(uri, stride=stride, fps=fps, threads=threads, options=options, video_stream=int(video_stream))
     if decoder == "auto":
         return _open_auto(uri, stride, fps, threads, options)
     if decoder != "pyav" and is_url(uri):

@@ -98,8 +98,9 @@ class ImageSequenceSource(FrameSource):
             else:
                 try:
                     image = load_image(self.paths[index]).pixels
-                except InputError:
+                except InputError as err:
                     self.skipped += 1
+                    self.skipped_files.append(str(err))  # "path: reason", as `vidfiqa faces` names them
                     continue
             position = self._numbers[index] - self._numbers[0] if self._numbers else index
             pts = position / self._fps if self._fps else math.nan

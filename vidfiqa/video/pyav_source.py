@@ -73,14 +73,16 @@ class PyAVSource(FrameSource):
     """Frames of one video stream, decoded by FFmpeg through PyAV."""
 
     def __init__(self, uri: str, stride: int = 1, fps: float | None = None, threads: int = 0,
-                 options: dict[str, str] | None = None, timeout: float | tuple[float, float] | None = None):
+                 options: dict[str, str] | None = None, timeout: float | tuple[float, float] | None = None,
+                 video_stream: int | None = None):
         """``timeout``: for URLs, seconds to wait for the connection and for each read
-        (a number, or (open, read)); default NETWORK_TIMEOUT_S."""
+        (a number, or (open, read)); default NETWORK_TIMEOUT_S.  ``video_stream``: the
+        container's stream index to read (default: the largest video stream)."""
         super().__init__(stride)
         self._live = is_live_url(uri)
         self._container = _open_container(uri, options, timeout)
         try:
-            self._stream = _video_stream(self._container, uri)
+            self._stream = _video_stream(self._container, uri, video_stream)
             self._stream.thread_type = "AUTO"  # frame + slice threads
             self._stream.codec_context.thread_count = threads  # 0: FFmpeg picks from the CPU count
             self._decoded = self._decode_all()
@@ -117,7 +119,9 @@ class PyAVSource(FrameSource):
         return VideoInfo(uri=uri, decoder="pyav", width=width, height=height, fps=fps,
                          frame_count=frame_count, duration_s=duration, rotation=rotation,
                          codec=stream.codec_context.name,
-                         is_live=self._live or (is_url(uri) and duration is None))  # e.g. live HLS
+                         is_live=self._live or (is_url(uri) and duration is None),  # e.g. live HLS
+                         stream_index=stream.index,
+                         video_streams=sum(1 for s in self._container.streams.video if not s.disposition & av.stream.Disposition.attached_pic))
 
     def _decode_all(self) -> Generator[av.VideoFrame, None, None]:
         """Every decodable frame, in order.
@@ -254,8 +258,10 @@ def _starts_like_mp4(path: str) -> bool:
         return False
 
 
-def _video_stream(container: av.container.InputContainer, uri: str) -> av.VideoStream:
-    """The main video stream; refuse still images and files with only audio (cover art aside)."""
+def _video_stream(container: av.container.InputContainer, uri: str, index: int | None = None) -> av.VideoStream:
+    """The video stream to read: stream ``index`` of the container, or else the largest one
+    (FFmpeg's "best" among equals: a file whose first stream is a 160x120 placeholder must not be
+    read for its placeholder); refuse still images and files with only audio (cover art aside)."""
     if container.format.name == "image2" or container.format.name.endswith("_pipe"):
         raise InputError(f"{uri}: is a still image, not a video (use `vidfiqa score` for photos)", path=uri)
     videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
@@ -263,5 +269,11 @@ def _video_stream(container: av.container.InputContainer, uri: str) -> av.VideoS
         kinds = sorted({s.type for s in container.streams})
         held = f" (it holds only {', '.join(kinds)})" if kinds else ""
         raise InputError(f"{uri}: has no video stream{held}", path=uri)
+    if index is not None:
+        chosen = [s for s in videos if s.index == index]
+        if not chosen:
+            listed = ", ".join(f"{s.index} ({s.codec_context.width}x{s.codec_context.height})" for s in videos)
+            raise InputError(f"{uri}: has no video stream {index}; its video streams are {listed}", path=uri)
+        return chosen[0]
     best = container.streams.best("video")
-    return best if best in videos else videos[0]
+    return max(videos, key=lambda s: ((s.codec_context.width or 0) * (s.codec_context.height or 0), s is best))

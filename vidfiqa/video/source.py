@@ -47,6 +47,8 @@ class VideoInfo:
     rotation: int  # degrees clockwise applied to upright the frames: 0, 90, 180 or 270
     codec: str | None
     is_live: bool
+    stream_index: int | None = None  # the container's stream that is read (files with several video streams)
+    video_streams: int = 1  # video streams in the container (cover art aside)
 
     def to_dict(self) -> dict:
         """JSON-ready: plain types only, and no NaN/inf (JSON has no spelling for them)."""
@@ -76,12 +78,14 @@ class FrameSource(ABC):
     info: VideoInfo
     stopped_early: str | None  # after iteration: None if the input ended normally, else why not
     skipped: int  # frames (packets, image files) passed over because they could not be decoded
+    skipped_files: list[str]  # for image sequences: "name: reason" of each file passed over
     frames_read: int  # frames decoded so far, those skipped by the stride included (where known)
 
     def __init__(self, stride: int):
         self.stride = stride
         self.stopped_early = None
         self.skipped = 0
+        self.skipped_files = []
         self.frames_read = 0
         self._iterated = False
 
