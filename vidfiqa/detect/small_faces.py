@@ -8,14 +8,15 @@ a low threshold, every confident face is kept, and each *unsure* candidate (scor
 at again in a small region around it at a resolution near the frame's own (the region
 re-detector of ``region.py``, all regions in one call).  Measured on the 1080p street crowd
 (benchmarks/small_faces.py, results/small_faces_vm.json, one thread): of the 148 faces that
-detection at the full 1920 px finds, 138 (51 of the 59 under 48 px) at 76.5 ms per frame,
-against 117 (30) at 32.5 ms for 640 px alone - as many as searching the frame at 1280 px, which
-takes 138.4 ms.
+detection at the full 1920 px finds, 138 (51 of the 59 under 48 px) at 67.2 ms per frame,
+against 117 (30) at 34.4 ms for 640 px alone - as many as searching the frame at 1280 px, which
+takes 130.0 ms.
 
 Only frames much larger than ``input_size`` (long side at least ``min_shrink`` times it) get the
-second look: on smaller ones the first pass loses little.  On the street crowd at 720p (21 frames)
-the second look added 4 of the 90 faces of at least 24 px that a 1280 px search finds, for twice
-the detection time, so 720p at 640 (a shrink of 2.0) is left to the first pass.
+second look: on smaller ones the first pass loses little.  On the street crowd at 720p (the same
+frames; benchmarks/small_faces.py) the first pass at 640 px finds 106 of the 115 faces of at least
+24 px that a 1280 px search finds, at 27.6 ms per frame; the second look adds 6, at 66.3 ms and
+with 8 more false detections, so 720p at 640 (a shrink of 2.0) is left to the first pass.
 """
 
 from __future__ import annotations
