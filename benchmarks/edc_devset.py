@@ -13,6 +13,8 @@ Comparators: MobileFaceNet (same model as our student's backbone) and dlib's Res
 (cross-model).  Scores of each method are cached in $VIDFIQA_CACHE/devset/ so a rerun only
 computes what is new.  ``--json`` writes the report with the command, the machine, the load
 average at start and end and the seconds each method spent scoring (crops not in the cache).
+``--boot N`` (default 100) adds 95 % intervals of normalised pAUC@0.3 at FMR 1e-2 over N draws
+of 80 % of the people, and of each method's paired difference to the embedding norm.
 README's files: benchmarks/results/edc_dev_nomask.json (``--exclude rmfd_masked --methods
 ediffiqa froq --label-columns flip_cos certainty_ratio``), edc_dev_small_nomask.json and
 edc_devset_small_diffiqa.json (``--small --exclude rmfd_masked``, with FaceQAN and DifFIQA
@@ -129,6 +131,29 @@ def method_scores(name: str, crops: np.ndarray, args) -> np.ndarray:
     return make_scorer(name).score(crops)
 
 
+def intervals(comparison: np.ndarray, pairs, ids: np.ndarray, quality: dict, draws: int) -> dict:
+    """95 % intervals of the headline figure (normalised pAUC@0.3 at FMR 1e-2) over ``draws``
+    seeded draws of 80 % of the people (every pair among them), for each method and for each
+    method's paired difference to the embedding norm; a lead is stated only when its interval
+    excludes 0 (issue 12)."""
+    from front_end import bootstrap_pauc, people_draws
+
+    subsets = people_draws(ids, draws)
+    boots = {name: np.array(bootstrap_pauc(comparison, pairs, ids, q, subsets)) for name, q in quality.items()}
+    out: dict = {"figure": "normalised pAUC@0.3 at FMR 1e-2", "draws": f"{draws} draws of 80 % of the people", "methods": {}}
+    base = boots.get("embedding_norm")
+    for name, values in boots.items():
+        entry = {"interval": [round(float(v), 4) for v in np.percentile(values, [2.5, 97.5])]}
+        if base is not None and name != "embedding_norm":
+            diff = values - base
+            low, high = np.percentile(diff, [2.5, 97.5])
+            entry["minus_embedding_norm"] = {"median": round(float(np.median(diff)), 4), "interval": [round(float(low), 4), round(float(high), 4)],
+                                             "supported": "lower" if high < 0 else "higher" if low > 0 else "no difference shown"}
+        out["methods"][name] = entry
+        print(name, entry, flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cropset", type=Path, default=CACHE / "trainset" / "cropset_v1.npz")
@@ -143,6 +168,7 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="3 photos per identity (for FaceQAN / DifFIQA)")
     parser.add_argument("--comparators", nargs="+", default=["mobilefacenet", "dlib"])
     parser.add_argument("--exclude", nargs="*", default=[], help="leave out crops of these sources (e.g. rmfd_masked)")
+    parser.add_argument("--boot", type=int, default=100, help="draws of 80 %% of the people for the intervals (0: none)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--plot", type=Path, default=None)
     args = parser.parse_args()
@@ -226,6 +252,8 @@ def main() -> None:
         print("FNMR at 0 % discard: " + ", ".join(f"{e['fnmr0']:.3f} at FMR {e['fmr']:g}" for e in result["fmr"]))
         first = result["fmr"][0]
         panels.append(Panel(title=f"{comparator}, FMR {first['fmr']:g}", curves=first["_curves"]))
+        if args.boot:
+            report["comparators"][comparator]["intervals"] = intervals(comparison, pairs, ids, quality, args.boot)
     if args.json:
         run.write(args.json, {**report, "scoring_time": TIMING})
     if args.plot:

@@ -4,6 +4,7 @@ and flushes open tracks on SIGTERM.  Plus stream-file validation and credential 
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import json
 import signal
@@ -558,3 +559,19 @@ def test_a_full_disk_delays_events_and_a_failing_analysis_restarts(people_clip, 
     finally:
         if mounted:
             subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_camera_that_refuses_connections_is_retried_within_reconnect_max_s(tmp_path):
+    """A real connection refused, over and over (nothing listens on the port): the logged retry
+    delays back off and none exceeds reconnect_max_s (with the jitter applied after the cap, a
+    quarter of them did)."""
+    log: list = []
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, never listening: every connection is refused
+        watcher = watcher_for(tmp_path, f"rtsp://127.0.0.1:{port}/cam", log)
+        watcher.streams[0] = dataclasses.replace(watcher.streams[0], reconnect_min_s=0.4, reconnect_max_s=1.0)
+        watcher.run(8.0)
+    delays = [json.loads(line)["retry_in_s"] for line in "".join(log).splitlines() if '"reconnecting"' in line]
+    assert len(delays) >= 4, "".join(log)[-1500:]
+    assert max(delays) <= 1.0 and delays[0] < 0.6 and max(delays) > 0.7, delays
