@@ -164,6 +164,10 @@ class Watcher:
             self.server.close()
         atomic_write_text(self.out / "watch_summary.json", json.dumps(self.summary(), indent=1) + "\n")
 
+    def _error_time(self, name: str) -> str | None:
+        worker = self.workers.get(name)
+        return None if worker is None or worker.error_at is None else iso(worker.error_at)
+
     def summary(self) -> dict:
         m = self.metrics
         return {
@@ -184,7 +188,7 @@ class Watcher:
                     "events_lost": int(m.get("vidfiqa_events_lost_total", stream=cfg.name)),
                     "worker_restarts": int(m.get("vidfiqa_worker_restarts_total", stream=cfg.name)),
                     "worker_error": self.workers[cfg.name].error if cfg.name in self.workers else None,
-                    "worker_error_at": iso(self.workers[cfg.name].error_at) if cfg.name in self.workers and self.workers[cfg.name].error_at else None,
+                    "worker_error_at": self._error_time(cfg.name),
                 }
                 for cfg in self.streams
             },
