@@ -543,7 +543,10 @@ def test_a_full_disk_delays_events_and_a_failing_analysis_restarts(people_clip, 
         assert wait_for(lambda: watcher.workers.get("cam") is not None and watcher.workers["cam"].pending_events > 0, 40), "".join(log)[-2000:]
         health = watcher.health()
         assert health["degraded"] and health["streams"]["cam"]["events_pending"] > 0 and health["streams"]["cam"]["worker_up"]
-        assert wait_for(lambda: watcher.workers["cam"].restarts == 1, 30), "".join(log)[-2000:]
+        # While it waits to restart (1 s), /health shows the camera's analysis as down.
+        assert wait_for(lambda: not watcher.health()["streams"]["cam"]["worker_up"], 30, step=0.05), "".join(log)[-2000:]
+        assert watcher.health()["degraded"] and "a bug met once" in watcher.health()["streams"]["cam"]["worker_error"]
+        assert wait_for(lambda: watcher.workers["cam"].restarts == 1 and watcher.health()["streams"]["cam"]["worker_up"], 30), "".join(log)[-2000:]
         if mounted:
             filler.unlink()
         full.clear()

@@ -300,9 +300,12 @@ class StreamWorker(threading.Thread):
     def run(self) -> None:
         delay = WORKER_RESTART_MIN_S
         while not self.stop.is_set():
+            started = time.monotonic()
             try:
                 self._loop()
             except Exception as err:  # one broken stream must not take the others down: restart it
+                if time.monotonic() - started > WORKER_RESTART_MAX_S:
+                    delay = WORKER_RESTART_MIN_S  # it had been running well: not a failure in a row
                 self.error, self.error_at = f"{type(err).__name__}: {err}", time.time()
                 self.up, self.restarts = False, self.restarts + 1
                 self.metrics.set("vidfiqa_worker_up", 0.0, stream=self.cfg.name)

@@ -90,7 +90,7 @@ class VideoPipeline:
         decoding = Prefetcher(video, depth=4)
         # Frames searched whole every time are detected a stage ahead, in a thread of their own:
         # the detector (onnxruntime, no GIL) runs on the next frame while this one is tracked,
-        # aligned and scored; on 2 cores that took the default from 0.45x to 0.55x decode speed.
+        # aligned and scored (measured with benchmarks/bench_run.py while choosing the default).
         ahead = run.searches_every_frame
         frames: Prefetcher = Prefetcher(detect_ahead(decoding, models.detector, times.seconds), depth=2) if ahead else decoding
         waiting = "wait_for_detect" if ahead else "wait_for_decode"
