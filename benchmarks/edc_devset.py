@@ -13,7 +13,8 @@ Comparators: MobileFaceNet (same model as our student's backbone) and dlib's Res
 (cross-model).  Scores of each method are cached in $VIDFIQA_CACHE/devset/ so a rerun only
 computes what is new.  ``--json`` writes the report with the command, the machine, the load
 average at start and end and the seconds each method spent scoring (crops not in the cache).
-``--boot N`` (default 100) adds 95 % intervals of normalised pAUC@0.3 at FMR 1e-2 over N draws
+``--half choose|report`` keeps one half of the development people (a stable hash of the
+name): new settings are chosen on ``choose`` and reported on ``report``.  ``--boot N`` (default 100) adds 95 % intervals of normalised pAUC@0.3 at FMR 1e-2 over N draws
 of 80 % of the people, and of each method's paired difference to the embedding norm.
 README's files: benchmarks/results/edc_dev_nomask.json (``--exclude rmfd_masked --methods
 ediffiqa froq --label-columns flip_cos certainty_ratio``), edc_dev_small_nomask.json and
@@ -41,6 +42,14 @@ CACHE = Path(os.environ.get("VIDFIQA_CACHE", Path.home() / ".cache" / "vidfiqa")
 EYE_DISTANCE_IN_CROP = 73.5318 - 38.2946  # ArcFace template, pixels of the 112 crop
 BASELINES = ["random", "face_size", "sharpness", "detector_confidence", "embedding_norm"]
 TIMING: dict[str, dict] = {}  # method -> crops scored in this run and seconds (cache misses only)
+
+
+def half_of(identity: str) -> str:
+    """"choose" or "report": a stable split of the development people in two halves, so that a
+    setting chosen on one half is reported on people it was not chosen on (issue 12)."""
+    import hashlib
+
+    return "choose" if hashlib.sha256(identity.encode()).digest()[0] % 2 == 0 else "report"
 
 
 def select_dev(cropset, labels, per_identity: int, seed: int = 0) -> np.ndarray:
@@ -168,6 +177,8 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="3 photos per identity (for FaceQAN / DifFIQA)")
     parser.add_argument("--comparators", nargs="+", default=["mobilefacenet", "dlib"])
     parser.add_argument("--exclude", nargs="*", default=[], help="leave out crops of these sources (e.g. rmfd_masked)")
+    parser.add_argument("--half", choices=["choose", "report"], default=None,
+                        help="only the development people of this half (a stable hash of the name): choose settings on one, report on the other")
     parser.add_argument("--boot", type=int, default=100, help="draws of 80 %% of the people for the intervals (0: none)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--plot", type=Path, default=None)
@@ -190,6 +201,8 @@ def main() -> None:
     idx = select_dev(cropset, labels, per_identity)
     if args.exclude:
         idx = np.array([i for i in idx if cropset.keys[i].split("/")[0] not in args.exclude])
+    if args.half:
+        idx = np.array([i for i in idx if half_of(cropset.identity[i]) == args.half])
     keys = [cropset.keys[i] for i in idx]
     crops = np.asarray(cropset.crops)[idx]
     identity = np.array(cropset.identity)[idx]
@@ -224,7 +237,8 @@ def main() -> None:
         shown = f"{name} ({args.student.parent.name})" if (name == "ediffiqa" and args.student) else name
         quality[shown] = cached_scores(name + student_tag, keys, lambda i, n=name: method_scores(n, crops[i], args))
 
-    report = {"dev_set": {"crops": len(idx), "identities": int(len(np.unique(identity))), "per_identity": per_identity, "excluded_sources": args.exclude}, "comparators": {}}
+    report = {"dev_set": {"crops": len(idx), "identities": int(len(np.unique(identity))), "per_identity": per_identity, "excluded_sources": args.exclude,
+                          "half": args.half}, "comparators": {}}
     panels = []
     for comparator in args.comparators:
         if comparator == "dlib":

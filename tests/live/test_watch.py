@@ -249,6 +249,10 @@ def test_reconnects_after_the_server_restarts_and_keeps_emitting(rtsp, small_cli
     assert wait_for(lambda: any(e["wall_time"] > _iso(killed_at + 3) and e["ended"] != "stream_lost" for e in events_of(tmp_path / "out")), 40), \
         "events keep coming after the restart"
     metrics_text = urllib.request.urlopen(f"http://127.0.0.1:{watcher.server.port}/metrics", timeout=5).read().decode()
+    # After the recovery /health still says what went wrong, and when, and that the stream is up now.
+    recovered = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{watcher.server.port}/health", timeout=5).read())["streams"]["cam"]
+    assert recovered["up"] and recovered["worker_up"] and recovered["last_error"]
+    assert _iso(killed_at - 1) < recovered["last_error_at"] < _iso(time.time() + 1), recovered
     watcher.stop.set()
     thread.join(60)
     assert m.get("vidfiqa_reconnects_total", stream="cam") >= 1
