@@ -582,3 +582,108 @@ def test_a_camera_that_refuses_connections_is_retried_within_reconnect_max_s(tmp
     delays = [json.loads(line)["retry_in_s"] for line in "".join(log).splitlines() if '"reconnecting"' in line]
     assert len(delays) >= 4, "".join(log)[-1500:]
     assert max(delays) <= 1.0 and delays[0] < 0.6 and max(delays) > 0.7, delays
+
+
+class Broker:
+    """Debian's mosquitto on 127.0.0.1:``port``, anonymous, no persistence (a restart forgets
+    every session and retained message: only the publisher's own queue can bridge it)."""
+
+    def __init__(self, binary: str, port: int, folder: Path):
+        self.binary, self.port, self.conf, self.process = binary, port, folder / "mosquitto.conf", None
+        self.conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+
+    def start(self) -> "Broker":
+        self.process = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_for(self._listening, 10, step=0.05), "mosquitto did not start"
+        return self
+
+    def _listening(self) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def mqtt_listener(port: int, topic: str = "vidfiqa/#") -> tuple:
+    """A real MQTT client subscribed to ``topic``; returns (client, received list of (topic, payload, retain))."""
+    import paho.mqtt.client as mqtt
+
+    received: list = []
+    ready = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_connect = lambda c, u, f, rc, p=None: (c.subscribe(topic, qos=1), ready.set())
+    client.on_message = lambda c, u, m: received.append((m.topic, m.payload, m.retain))
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    assert ready.wait(10)
+    time.sleep(0.3)  # the SUBACK
+    return client, received
+
+
+def test_mqtt_events_snapshots_and_availability_survive_a_broker_restart(mosquitto, people_clip, tmp_path):
+    """Against a real mosquitto: events as JSON on vidfiqa/cam/event, the best crop as a retained
+    JPEG on vidfiqa/cam/snapshot, retained online/offline availability with a last will; the
+    broker goes away and comes back, and every event emitted meanwhile (within the queue bound)
+    still arrives."""
+    port = free_port()
+    broker = Broker(mosquitto, port, tmp_path).start()
+    listener, received = mqtt_listener(port)
+    log: list = []
+    cfg = load_stream(stream_file(tmp_path, str(people_clip), loop=True, max_track_s=2.0))
+    watcher = Watcher([cfg], tmp_path / "out", Retention(), mqtt_url=f"mqtt://127.0.0.1:{port}",
+                      log=Logger("json", stream=type("C", (), {"write": lambda s, t: log.append(t), "flush": lambda s: None})()))
+    thread = run_in_thread(watcher, 120)
+    events = lambda messages: [json.loads(p) for t, p, _ in messages if t == "vidfiqa/cam/event"]  # noqa: E731
+    try:
+        assert wait_for(lambda: len(events(received)) >= 1, 40), "".join(log)[-2000:]
+        assert ("vidfiqa/availability", b"online", False) in received or ("vidfiqa/availability", b"online", True) in received
+        snapshot = next(p for t, p, _ in received if t == "vidfiqa/cam/snapshot")
+        assert snapshot[:2] == b"\xff\xd8" and cv2.imdecode(np.frombuffer(snapshot, np.uint8), cv2.IMREAD_COLOR).shape == (112, 112, 3)
+        late, late_received = mqtt_listener(port, "vidfiqa/cam/snapshot")  # retained: a newcomer gets the last one at once
+        assert wait_for(lambda: any(retain for _, _, retain in late_received), 5)
+        late.loop_stop()
+        first = events(received)[0]
+        assert first["stream"] == "cam" and first["event_id"] in (tmp_path / "out" / "events.jsonl").read_text()
+        listener.loop_stop()
+
+        broker.stop()
+        assert wait_for(lambda: not watcher.mqtt.connected, 20)
+        written = len(events_of(tmp_path / "out"))
+        assert wait_for(lambda: len(events_of(tmp_path / "out")) >= written + 2, 30), "events go on while the broker is away"
+        while_away = [e["event_id"] for e in events_of(tmp_path / "out")[written:]]
+        broker.start()
+        listener, received = mqtt_listener(port)
+        assert wait_for(lambda: set(while_away) <= {e["event_id"] for e in events(received)}, 45), (while_away, "".join(log)[-1500:])
+    finally:
+        watcher.stop.set()
+        thread.join(60)
+        listener.loop_stop()
+    final, final_received = mqtt_listener(port, "vidfiqa/availability")
+    assert wait_for(lambda: ("vidfiqa/availability", b"offline", True) in final_received, 5), final_received
+    final.loop_stop()
+    broker.stop()
+    summary = json.loads((tmp_path / "out" / "watch_summary.json").read_text())["mqtt"]
+    assert summary["published"] >= 2 * len(while_away) and summary["dropped"] == 0
+
+
+def test_mqtt_urls_and_topics_are_checked_before_any_camera_starts(tmp_path):
+    from vidfiqa.live.mqtt import check_topic, parse_mqtt_url
+
+    assert parse_mqtt_url("mqtt://ha:pa%40ss@broker.local:1884") == {"host": "broker.local", "port": 1884, "tls": False, "username": "ha",
+                                                                      "password": "pa@ss"}
+    assert parse_mqtt_url("mqtts://broker")["port"] == 8883 and parse_mqtt_url("mqtt://broker")["port"] == 1883
+    for bad in ("http://broker", "mqtt://", "mqtt://u:s3cret@[broker:1883", "mqtt://broker:70000"):
+        with pytest.raises(ConfigError) as err:
+            parse_mqtt_url(bad)
+        assert "s3cret" not in str(err.value)
+    for topic in ("", "a/#", "/a", "a/+/b"):
+        with pytest.raises(ConfigError):
+            check_topic(topic)
+    replay = tmp_path / "replay.toml"
+    replay.write_text(f'[stream]\nname = "replay"\nurl = "{SAMPLE}"\n')
+    result = subprocess.run([sys.executable, "-m", "vidfiqa.cli", "watch", str(replay), "-o", str(tmp_path / "o"), "--no-metrics",
+                             "--mqtt", "mqtt://u:s3cret@broker:99999"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "s3cret" not in result.stderr and "out of range" in result.stderr.strip().splitlines()[-1], result.stderr

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import DATA, REPO, need
+from conftest import DATA, REPO, need, skip_anywhere
 from vidfiqa.errors import OutputError
 from vidfiqa.pipeline import load_config, make_settings
 from vidfiqa.pipeline.run import VideoPipeline
@@ -391,8 +391,8 @@ def test_cli_run_on_a_full_disk_fails_in_one_line_and_the_manifest_says_failed(t
 
 def test_cli_run_into_a_read_only_folder_names_it(tmp_path):
     with small_disk(tmp_path / "ro", 64, read_only=True) as mounted:
-        if not mounted:
-            pytest.skip("this machine does not let the tests mount a read-only tmpfs (needs root)")
+        if not mounted:  # not a gap in the set-up: an unprivileged machine cannot mount one
+            skip_anywhere("this machine does not let the tests mount a read-only tmpfs (needs root)")
         result = vidfiqa("run", SAMPLE, "-o", tmp_path / "ro" / "g", "-q")
     assert result.returncode == 4, result.stderr
     assert result.stderr.strip() == f"vidfiqa: error: cannot write {tmp_path / 'ro' / 'g'}: Read-only file system", result.stderr

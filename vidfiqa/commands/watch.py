@@ -13,13 +13,15 @@ import click
 @click.option("--no-metrics", is_flag=True, help="Do not serve metrics.")
 @click.option("--webhook", default=None, help="POST every event as JSON to this URL (user:password@ in it is sent as HTTP basic auth).")
 @click.option("--webhook-header-env", default=None, metavar="VAR", help="Add the header held in environment variable VAR ('Name: value', e.g. a bearer token) to every webhook request.")
+@click.option("--mqtt", "mqtt_url", default=None, metavar="URL", help="Publish events, snapshots and availability to this MQTT broker: mqtt://[user:pass@]HOST:PORT (mqtts:// for TLS).")
+@click.option("--mqtt-topic", default="vidfiqa", show_default=True, help="Topic prefix: <topic>/<stream>/event, <topic>/<stream>/snapshot, <topic>/availability.")
 @click.option("--webhook-timeout", type=click.FloatRange(0.1, 600), default=5.0, show_default=True, help="Seconds per webhook request.")
 @click.option("--keep-count", type=click.IntRange(1), default=1000, show_default=True, help="Events kept per stream in the rolling gallery.")
 @click.option("--keep-days", type=click.FloatRange(0, min_open=True), default=30.0, show_default=True, help="Oldest event kept, days.")
 @click.option("--keep-mb", type=click.FloatRange(0, min_open=True), default=2000.0, show_default=True, help="Gallery size kept per stream, MB.")
 @click.option("--duration", type=click.FloatRange(0, min_open=True), default=None, help="Stop after this many seconds (default: until SIGINT/SIGTERM).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Log lines on stderr.")
-def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_header_env, webhook_timeout, keep_count, keep_days, keep_mb, duration, log_format):
+def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_header_env, mqtt_url, mqtt_topic, webhook_timeout, keep_count, keep_days, keep_mb, duration, log_format):
     """Watch cameras (STREAMS: stream definition files, see streams/README.md) and write one
     best-shot event per person who passes: images, events.jsonl, optionally a webhook."""
     from urllib.parse import urlsplit
@@ -39,9 +41,15 @@ def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_h
         if not ok:
             raise ConfigError(f"--webhook {redact_url(webhook)!r}: must be an http:// or https:// URL with a host")
     headers = header_from_env(webhook_header_env) if webhook_header_env else None
+    if mqtt_url is not None:  # refused before any camera starts
+        from ..live.mqtt import check_topic, parse_mqtt_url
+
+        parse_mqtt_url(mqtt_url)
+        check_topic(mqtt_topic)
     configs = load_streams(list(streams), config, log)
     watcher = Watcher(configs, out_dir, Retention(keep_count, keep_days, keep_mb), webhook_url=webhook, webhook_headers=headers,
-                      webhook_timeout_s=webhook_timeout, metrics_port=None if no_metrics else metrics_port, log=log)
+                      webhook_timeout_s=webhook_timeout, metrics_port=None if no_metrics else metrics_port, log=log,
+                      mqtt_url=mqtt_url, mqtt_topic=mqtt_topic)
     if watcher.server is not None:
         log("info", "metrics", url=f"http://127.0.0.1:{watcher.server.port}/metrics")
     summary = watcher.run(duration)

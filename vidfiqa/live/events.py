@@ -26,12 +26,16 @@ import urllib.request
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import OutputError
 from ..export.entries import EVENT_SCHEMA, event_record
 from ..export.events import write_event_folder
+from ..export.images import encode_image, pick_images
 from ..select import TrackResult
+
+if TYPE_CHECKING:
+    from .mqtt import MqttSink
 from .metrics import Metrics
 
 __all__ = ["EVENT_SCHEMA", "EventWriter", "Retention", "WebhookSink", "iso"]
@@ -52,12 +56,13 @@ class EventWriter:
     """Writes events (images, event.json, events.jsonl) and prunes the rolling gallery."""
 
     def __init__(self, out_dir: str | Path, retention: Retention, metrics: Metrics, webhook: "WebhookSink | None" = None,
-                 log: Callable[..., None] | None = None):
+                 log: Callable[..., None] | None = None, mqtt: "MqttSink | None" = None):
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.retention = retention
         self.metrics = metrics
         self.webhook = webhook
+        self.mqtt = mqtt
         self.log = log or (lambda *a, **k: None)
         self._jsonl_lock = threading.Lock()
         self._kept: dict[str, deque] = {}  # stream -> deque[(path, created, bytes)], oldest first
@@ -87,6 +92,9 @@ class EventWriter:
         self._keep(stream, self.out / folder, now, size)
         if self.webhook is not None:
             self.webhook.put(event)
+        if self.mqtt is not None:
+            images = pick_images(result)
+            self.mqtt.publish_event(stream, event, encode_image(images[0][0], ".jpg") if images else None)
         return event
 
     # ------------------------------------------------------------------ rolling gallery

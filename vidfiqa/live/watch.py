@@ -74,7 +74,7 @@ class Logger:
 class Watcher:
     def __init__(self, streams: list[StreamConfig], out_dir: str | Path, retention: Retention | None = None,
                  webhook_url: str | None = None, webhook_timeout_s: float = 5.0, webhook_headers: dict[str, str] | None = None, metrics_port: int | None = None,
-                 log: Logger | None = None):
+                 log: Logger | None = None, mqtt_url: str | None = None, mqtt_topic: str = "vidfiqa"):
         if not streams:
             raise ConfigError("no usable stream definitions")
         names = [s.name for s in streams]
@@ -88,7 +88,12 @@ class Watcher:
         self.stop = threading.Event()
         self.server = MetricsServer(self.metrics, metrics_port, self.health) if metrics_port is not None else None
         self.webhook = WebhookSink(webhook_url, self.metrics, timeout_s=webhook_timeout_s, log=self.log, headers=webhook_headers) if webhook_url else None
-        self.events = EventWriter(self.out, retention or Retention(), self.metrics, webhook=self.webhook, log=self.log)
+        self.mqtt = None
+        if mqtt_url:
+            from .mqtt import MqttSink
+
+            self.mqtt = MqttSink(mqtt_url, self.metrics, topic=mqtt_topic, log=self.log)
+        self.events = EventWriter(self.out, retention or Retention(), self.metrics, webhook=self.webhook, log=self.log, mqtt=self.mqtt)
         self.models = ModelCache()
         self.readers: dict[str, StreamReader] = {}
         self.workers: dict[str, StreamWorker] = {}
@@ -160,6 +165,8 @@ class Watcher:
             worker.join(timeout=60)  # flushes its open tracks as events
         if self.webhook is not None:
             self.webhook.close(deadline_s=5.0)
+        if self.mqtt is not None:
+            self.mqtt.close(deadline_s=5.0)
         if self.server is not None:
             self.server.close()
         atomic_write_text(self.out / "watch_summary.json", json.dumps(self.summary(), indent=1) + "\n")
@@ -191,6 +198,11 @@ class Watcher:
                     "worker_error_at": self._error_time(cfg.name),
                 }
                 for cfg in self.streams
+            },
+            "mqtt": None if self.mqtt is None else {
+                "broker": self.mqtt.shown,
+                "published": self.mqtt.published,
+                "dropped": int(m.get("vidfiqa_mqtt_dropped_total")),
             },
             "webhook": None if self.webhook is None else {
                 "delivered": self.webhook.delivered,

@@ -1,0 +1,141 @@
+"""MQTT output for `vidfiqa watch` (``--mqtt mqtt://[user:pass@]HOST:PORT``), with paho-mqtt.
+
+Topics, under ``--mqtt-topic`` (default ``vidfiqa``):
+
+* ``<topic>/<stream>/event``: every event as JSON (the events.jsonl record), QoS 1;
+* ``<topic>/<stream>/snapshot``: the event's best crop as JPEG bytes, QoS 1, retained (what Home
+  Assistant's MQTT camera shows);
+* ``<topic>/availability``: ``online`` once connected, ``offline`` at shutdown, both retained, and
+  ``offline`` as the last will, so a crash or a lost connection says so too.
+
+paho's network loop runs in its own thread and reconnects with backoff (1 s doubling to 30 s).
+Publishing never waits for the broker: messages published while the broker is away wait in
+paho's outgoing queue, bounded to ``queue_size`` messages, and go out when the connection is back;
+beyond the bound a message is dropped and counted (``vidfiqa_mqtt_dropped_total``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from typing import Any, Callable
+from urllib.parse import unquote, urlsplit
+
+from ..errors import ConfigError
+from ..redact import redact_url
+from .metrics import Metrics
+
+DEFAULT_PORT, DEFAULT_TLS_PORT = 1883, 8883
+RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30
+
+
+def parse_mqtt_url(url: str) -> dict[str, Any]:
+    """``mqtt://[user:pass@]host[:port]`` (``mqtts://`` for TLS) -> connection settings; a bad URL
+    is a one-line ConfigError that never shows the password."""
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        raise ConfigError(f"--mqtt {shown!r}: not a valid URL ({err})") from None
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ConfigError(f"--mqtt {shown!r}: must be mqtt://[user:pass@]HOST[:PORT] (or mqtts:// for TLS)")
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"--mqtt {shown!r}: port {port} is not within 1-65535")
+    tls = parts.scheme == "mqtts"
+    return {"host": parts.hostname, "port": port or (DEFAULT_TLS_PORT if tls else DEFAULT_PORT), "tls": tls,
+            "username": unquote(parts.username) if parts.username is not None else None,
+            "password": unquote(parts.password) if parts.password is not None else None}
+
+
+def check_topic(topic: str) -> str:
+    if not topic or any(c in topic for c in "#+\0") or topic.startswith("/") or topic.endswith("/"):
+        raise ConfigError(f"--mqtt-topic {topic!r}: a topic prefix without wildcards (+, #) or leading/trailing /")
+    return topic
+
+
+class MqttSink:
+    """Publishes events, snapshots and availability to one broker (see the module docstring)."""
+
+    def __init__(self, url: str, metrics: Metrics, topic: str = "vidfiqa", queue_size: int = 1000,
+                 log: Callable[..., None] | None = None):
+        import paho.mqtt.client as mqtt
+
+        self.settings = parse_mqtt_url(url)
+        self.topic = check_topic(topic)
+        self.shown = redact_url(url)
+        self.metrics = metrics
+        self.log = log or (lambda *a, **k: None)
+        self.published = 0
+        self._connected = threading.Event()
+        self._lock = threading.Lock()
+        client_id = f"vidfiqa-{socket.gethostname()}-{os.getpid()}"[:64]
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        if self.settings["username"] is not None:
+            self.client.username_pw_set(self.settings["username"], self.settings["password"])
+        if self.settings["tls"]:
+            self.client.tls_set()
+        self.client.max_queued_messages_set(queue_size)
+        self.client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
+        self.client.will_set(self.availability_topic, "offline", qos=1, retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        metrics.gauge("vidfiqa_mqtt_connected", lambda: 1.0 if self._connected.is_set() else 0.0)
+        # connect_async + loop_start: a broker that is down at start delays nothing; paho keeps
+        # trying in its own thread.
+        self.client.connect_async(self.settings["host"], self.settings["port"], keepalive=30)
+        self.client.loop_start()
+
+    @property
+    def availability_topic(self) -> str:
+        return f"{self.topic}/availability"
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
+        if reason_code.is_failure:
+            self.log("warning", "mqtt connection refused", broker=self.shown, reason=str(reason_code))
+            return
+        self._connected.set()
+        client.publish(self.availability_topic, "online", qos=1, retain=True)
+        self.log("info", "mqtt connected", broker=self.shown)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
+        if self._connected.is_set():
+            self.log("warning", "mqtt disconnected, reconnecting", broker=self.shown, reason=str(reason_code))
+        self._connected.clear()
+
+    def publish_event(self, stream: str, event: dict, snapshot_jpeg: bytes | None) -> None:
+        """Queue an event (and its snapshot) for the broker; never blocks."""
+        self._publish(f"{self.topic}/{stream}/event", json.dumps(event, separators=(",", ":")), retain=False)
+        if snapshot_jpeg:
+            self._publish(f"{self.topic}/{stream}/snapshot", snapshot_jpeg, retain=True)
+
+    def _publish(self, topic: str, payload: str | bytes, retain: bool) -> None:
+        import paho.mqtt.client as mqtt
+
+        with self._lock:
+            info = self.client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc == mqtt.MQTT_ERR_SUCCESS or info.rc == mqtt.MQTT_ERR_NO_CONN:
+            self.published += 1  # sent, or queued until the connection is back
+            self.metrics.inc("vidfiqa_mqtt_published_total")
+        else:  # the outgoing queue is full (the broker has been away a long time)
+            self.metrics.inc("vidfiqa_mqtt_dropped_total")
+
+    def close(self, deadline_s: float = 5.0) -> None:
+        """Say ``offline`` (retained), give queued messages up to ``deadline_s`` to go out, stop."""
+        if self._connected.is_set():
+            info = self.client.publish(self.availability_topic, "offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=deadline_s)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()
