@@ -102,9 +102,10 @@ def _decode(img: Image.Image, max_side: int, path: Path) -> tuple[np.ndarray, tu
         img.reduce = levels  # type: ignore[method-assign,assignment]
         decoded_w, decoded_h = width >> levels, height >> levels
     if decoded_w * decoded_h > budget:
-        raise InputError(f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the {budget / 1e6:.0f} megapixel budget, "
-                         f"and {img.format or 'this'} images cannot be decoded at a reduced size (shrink it first, or raise VIDFIQA_MAX_PIXELS)",
-                         path=path)
+        why = ("even at the smallest size it can be decoded at" if img.format in ("JPEG", "JPEG2000")
+               else f"and {img.format or 'this format'} images cannot be decoded at a reduced size")
+        raise InputError(f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the {budget / 1e6:.0f} megapixel budget "
+                         f"{why} (shrink it first, or raise VIDFIQA_MAX_PIXELS)", path=path)
     # EXIF orientations 5-8 swap width and height.  (Only now: for a PNG, reading EXIF decodes
     # the whole image, so it must come after the budget check.)
     orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1

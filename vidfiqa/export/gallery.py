@@ -147,8 +147,12 @@ class GalleryWriter:
             if self.manifest["status"] == "running" or not (self.out / "manifest.json").is_file():
                 raise
             # The last word of a run that failed (a full disk, usually): the manifest must not
-            # stay "running", so it is rewritten in place.
-            overwrite_in_place(self.out / "manifest.json", text)
+            # stay "running", so it is rewritten in place, compact, and only if it fits in the
+            # blocks the old one frees (a half-written manifest would be worse than a stale one).
+            compact = json.dumps(self.manifest, separators=(",", ":")) + "\n"
+            if len(compact.encode()) > (self.out / "manifest.json").stat().st_blocks * 512:
+                raise
+            overwrite_in_place(self.out / "manifest.json", compact)
         atomic_write_text(self.out / "index.html", html.render(self.manifest, self._plots))
         self._last_write = time.monotonic()
 
