@@ -33,7 +33,7 @@ def test_a_missed_cut_does_not_let_a_track_change_person(swapped_clip, tmp_path)
     tracks = manifest["tracks"]
     assert any(t["ended"] == "identity_change" for t in tracks), [(t["track_id"], t["ended"]) for t in tracks]
     # Picks are scored faces: they must all be one person's.  A track's ends may be off by the
-    # unscored detections around the change (the default scores every 2nd analysed frame).
+    # unscored detections around the change (every score_every-th analysed frame is scored).
     gap = manifest["stats"]["stride"] * manifest["settings"]["score_every"]
     for t in tracks:
         picks = [item["frame_index"] for item in t["selected"]]

@@ -185,8 +185,12 @@ def test_image_folder_and_decord_agree_with_pyav(pipeline, tmp_path):
     # (Their ranks may swap too: compare the sets of picked frames.)
     picks = [[s["frame_index"] for t in m["tracks"] for s in t["selected"]] for m in (by_pyav, by_decord)]
     assert len(set(picks[0]) & set(picks[1])) >= 0.6 * len(picks[0]), picks
+    best = [[t["selected"][0]["frame_index"] for t in m["tracks"] if t["selected"]] for m in (by_pyav, by_decord)]
+    assert best[0] == best[1], best  # each track's best frame is the same
+    # One swapped diverse pick (measured: frame 37 at 0.34 against frame 72 at 0.49) moves the
+    # mean of 6 picks by 0.025: a difference of one pick is allowed, not more.
     quality = [np.mean([s["quality"] for t in m["tracks"] for s in t["selected"]]) for m in (by_pyav, by_decord)]
-    assert abs(quality[0] - quality[1]) < 0.02
+    assert abs(quality[0] - quality[1]) < 0.03
 
 
 def test_truncated_clip_still_gives_a_valid_gallery(pipeline, tmp_path):
@@ -283,7 +287,7 @@ def test_another_quality_method_ranks_while_the_floors_stay_on_the_students_scal
     assert "face_quality" in series.dtype.names
     scored = np.isfinite(series["quality"])
     assert np.nanmax(series["quality"]) > 10 and np.nanmax(series["face_quality"]) < 1.5  # two scales
-    assert scored.sum() >= 0.45 * len(series)  # score_every 2: every other detection, more while quality changes
+    assert scored.sum() >= 0.9 * len(series)
     # No pick from the dark segment (15 % brightness with sensor noise).
     dark = next(seg for seg in full["timeline"] if seg["kind"] == "dark")
     for item in main["selected"]:

@@ -62,7 +62,7 @@ class RunSettings:
     quality_method: str = _f("ediffiqa", 'Quality method that ranks the frames: ediffiqa (the bundled student) or any `vidfiqa score --method`; diversity always uses the student\'s embeddings.')
     quality_model: str | None = _f(None, 'eDifFIQA ONNX model (default: the bundled student).')
     student_int8: bool = _f(True, "Run the bundled student in int8: twice as fast on a CPU, the same ranking within measurement (benchmarks/student_int8.py); false: in float.")
-    score_every: int = _f(2, "Score a track's face on every Nth detection only, unless its quality is changing (see score_change).")
+    score_every: int = _f(1, "Score a track's face on every Nth detection only, unless its quality is changing (see score_change).")
     score_change: float = _f(0.05, "A track whose last two scores differ by more than this is scored on every detection until it settles (1: never).")
     batch_size: int = _f(32, 'Face crops per quality-model call.')
     max_wait_s: float = _f(0.5, 'Seconds a crop may wait for a full batch.')
