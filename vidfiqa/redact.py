@@ -1,4 +1,4 @@
-"""Keep camera credentials out of logs, manifests and events."""
+"""Keep camera credentials out of logs, manifests and events, and check URLs without showing them."""
 
 from __future__ import annotations
 
@@ -34,3 +34,23 @@ def redact_text(text: str, url: str) -> str:
     if parts is not None and parts.password:
         text = text.replace(parts.password, "***")
     return text
+
+
+def checked_url(url: str, schemes: tuple[str, ...], label: str):
+    """``urlsplit(url)`` once it is known to have one of ``schemes``, a host and a port (if any)
+    within 1-65535; else a one-line ConfigError starting with ``label``, which never holds the
+    URL itself (it may carry a password).  Stream files, ``--webhook`` and ``--mqtt`` use it."""
+    from .errors import ConfigError
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # parsed (and range-checked by Python) only when asked for
+    except ValueError as err:
+        raise ConfigError(f"{label}: not a valid URL ({err})") from None
+    if parts.scheme.lower() not in schemes:
+        raise ConfigError(f"{label}: scheme {parts.scheme!r} is not one of {', '.join(schemes)}")
+    if not parts.hostname:
+        raise ConfigError(f"{label}: has no host")
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"{label}: port {port} is not within 1-65535")
+    return parts

@@ -24,22 +24,14 @@ import click
 def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_header_env, mqtt_url, mqtt_topic, webhook_timeout, keep_count, keep_days, keep_mb, duration, log_format):
     """Watch cameras (STREAMS: stream definition files, see streams/README.md) and write one
     best-shot event per person who passes: images, events.jsonl, optionally a webhook."""
-    from urllib.parse import urlsplit
 
-    from ..errors import ConfigError
     from ..live.events import Retention, header_from_env
-    from ..redact import redact_url
+    from ..redact import checked_url, redact_url
     from ..live.watch import Logger, Watcher, load_streams
 
     log = Logger(log_format)
     if webhook is not None:
-        try:
-            parts = urlsplit(webhook)
-            ok = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port is None or parts.port > 0)
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ConfigError(f"--webhook {redact_url(webhook)!r}: must be an http:// or https:// URL with a host")
+        checked_url(webhook, ("http", "https"), f"--webhook {redact_url(webhook)!r}")
     headers = header_from_env(webhook_header_env) if webhook_header_env else None
     if mqtt_url is not None:  # refused before any camera starts
         from ..live.mqtt import check_topic, parse_mqtt_url

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from ..config_values import coerce
 from ..errors import ConfigError
 from ..pipeline.settings import FIELD_TYPES, RunSettings, make_settings, read_toml
+from ..redact import checked_url
 
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 MAX_NAME_LENGTH = 64
@@ -51,15 +52,8 @@ class StreamConfig:
         need(bool(self.name) and self.name.isascii() and self.name.replace("-", "").replace("_", "").isalnum(), "name",
              f"{self.name[:80]!r} must be ASCII letters, digits, - or _")
         need(len(self.name) <= MAX_NAME_LENGTH, "name", f"is {len(self.name)} characters long; at most {MAX_NAME_LENGTH}")
-        try:
-            parts = urlsplit(self.url)
-            port = parts.port  # parsed (and range-checked by Python) only when asked for
-        except ValueError as err:  # the message names the part, never the URL (it may hold a password)
-            raise ConfigError(f"{where}: url: not a valid URL ({err})") from None
-        if parts.scheme:
-            need(parts.scheme.lower() in LIVE_SCHEMES, "url", f"scheme {parts.scheme!r} is not one of {', '.join(LIVE_SCHEMES)}")
-            need(bool(parts.hostname), "url", "has no host")
-            need(port is None or 1 <= port <= 65535, "url", f"port {port} is not within 1-65535")
+        if not self.is_file:
+            checked_url(self.url, LIVE_SCHEMES, f"{where}: url")
         else:
             need(Path(self.url).is_file(), "url", "is neither a stream URL nor an existing file")
         need(self.transport in ("tcp", "udp"), "transport", f"must be tcp or udp, not {self.transport!r}")
@@ -81,7 +75,10 @@ class StreamConfig:
 
     @property
     def is_file(self) -> bool:
-        return not urlsplit(self.url).scheme
+        try:
+            return not urlsplit(self.url).scheme
+        except ValueError:  # not a path either: validate() says what is wrong with it
+            return False
 
 
 _STREAM_TYPES: dict[str, str] = {f.name: str(f.type) for f in fields(StreamConfig) if f.name not in ("settings", "source_file")}

@@ -21,10 +21,10 @@ import os
 import socket
 import threading
 from typing import Any, Callable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from ..errors import ConfigError
-from ..redact import redact_url
+from ..redact import checked_url, redact_url
 from .metrics import Metrics
 
 DEFAULT_PORT, DEFAULT_TLS_PORT = 1883, 8883
@@ -34,17 +34,9 @@ RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30
 def parse_mqtt_url(url: str) -> dict[str, Any]:
     """``mqtt://[user:pass@]host[:port]`` (``mqtts://`` for TLS) -> connection settings; a bad URL
     is a one-line ConfigError that never shows the password."""
-    shown = redact_url(url)
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as err:
-        raise ConfigError(f"--mqtt {shown!r}: not a valid URL ({err})") from None
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ConfigError(f"--mqtt {shown!r}: must be mqtt://[user:pass@]HOST[:PORT] (or mqtts:// for TLS)")
-    if port is not None and not 1 <= port <= 65535:
-        raise ConfigError(f"--mqtt {shown!r}: port {port} is not within 1-65535")
-    tls = parts.scheme == "mqtts"
+    parts = checked_url(url, ("mqtt", "mqtts"), f"--mqtt {redact_url(url)!r} (mqtt://[user:pass@]HOST[:PORT], mqtts:// for TLS)")
+    port = parts.port
+    tls = parts.scheme.lower() == "mqtts"
     return {"host": parts.hostname, "port": port or (DEFAULT_TLS_PORT if tls else DEFAULT_PORT), "tls": tls,
             "username": unquote(parts.username) if parts.username is not None else None,
             "password": unquote(parts.password) if parts.password is not None else None}

@@ -121,7 +121,7 @@ class PyAVSource(FrameSource):
                          codec=stream.codec_context.name,
                          is_live=self._live or (is_url(uri) and duration is None),  # e.g. live HLS
                          stream_index=stream.index,
-                         video_streams=sum(1 for s in self._container.streams.video if not s.disposition & av.stream.Disposition.attached_pic))
+                         video_streams=len(_moving_pictures(self._container)))
 
     def _decode_all(self) -> Generator[av.VideoFrame, None, None]:
         """Every decodable frame, in order.
@@ -258,13 +258,18 @@ def _starts_like_mp4(path: str) -> bool:
         return False
 
 
+def _moving_pictures(container: av.container.InputContainer) -> list[av.VideoStream]:
+    """The container's video streams that are video (cover art is a one-picture stream)."""
+    return [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+
+
 def _video_stream(container: av.container.InputContainer, uri: str, index: int | None = None) -> av.VideoStream:
     """The video stream to read: stream ``index`` of the container, or else the largest one
     (FFmpeg's "best" among equals: a file whose first stream is a 160x120 placeholder must not be
     read for its placeholder); refuse still images and files with only audio (cover art aside)."""
     if container.format.name == "image2" or container.format.name.endswith("_pipe"):
         raise InputError(f"{uri}: is a still image, not a video (use `vidfiqa score` for photos)", path=uri)
-    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    videos = _moving_pictures(container)
     if not videos:
         kinds = sorted({s.type for s in container.streams})
         held = f" (it holds only {', '.join(kinds)})" if kinds else ""
