@@ -73,7 +73,13 @@ class EventWriter:
         """Turn a finished track into an event: its folder, a JSONL line, the webhook."""
         now = time.time()
         stamp = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-        event_id = f"{stream}-{stamp}-{result.track_id:04d}-{segment}"
+        event_id = base = f"{stream}-{stamp}-{result.track_id:04d}-{segment}"
+        # Track ids start again when a camera's analysis restarts: an id already used within
+        # the same second gets a suffix, so no event's folder replaces another's.
+        n = 1
+        while (self.out / "events" / stream / event_id).exists():
+            n += 1
+            event_id = f"{base}-{n}"
         folder = (Path("events") / stream / event_id).as_posix()
         event = event_record(result, stream, event_id, folder, segment, wall_of, now, iso, person_id=person_id)
         try:
