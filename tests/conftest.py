@@ -14,6 +14,7 @@ is no gap in the set-up (a GPU decoder being usable, say).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -209,3 +210,19 @@ def student():
     if not BUNDLED_ONNX.is_file():
         missing(f"bundled student {BUNDLED_ONNX.name} not in this checkout")
     return EDifFIQA()
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, kilobytes: int, read_only: bool = False):
+    """A real tmpfs of ``kilobytes`` at ``path`` (yields True), or nothing (False) where this
+    machine does not let us mount one (not root, no mount namespace)."""
+    path.mkdir()
+    mounted = shutil.which("mount") is not None and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k,mode=0777", "tmpfs", str(path)], capture_output=True).returncode == 0
+    if mounted and read_only:
+        subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True, capture_output=True)
+    try:
+        yield mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True)

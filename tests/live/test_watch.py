@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, small_disk
 from vidfiqa.errors import ConfigError
 from vidfiqa.faces import Faces, object_column
 from vidfiqa.live.config import load_stream
@@ -501,18 +501,14 @@ def test_a_full_disk_delays_events_and_a_failing_analysis_restarts(people_clip, 
     tmpfs filled to the last block where the machine allows mounting one, else with ENOSPC
     injected at the sink."""
     import errno
-    import shutil as sh
 
     from vidfiqa.live import events as events_module
     from vidfiqa.pipeline.processor import TrackProcessor
 
     disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = sh.which("mount") is not None and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
-                                                                capture_output=True).returncode == 0
     full = threading.Event()
     full.set()
-    try:
+    with small_disk(disk, 2048) as mounted:
         if mounted:
             filler = disk / "filler"
             with open(filler, "wb") as handle:  # every free block of the tmpfs
@@ -563,9 +559,6 @@ def test_a_full_disk_delays_events_and_a_failing_analysis_restarts(people_clip, 
         folders = [f for f in (disk / "out" / "events" / "cam").iterdir() if f.is_dir()]
         assert len(folders) == summary["events"] and all((f / "event.json").is_file() for f in folders), "a half-written event folder was left"
         assert any("No space left on device" in line and "will retry" in line for line in log)
-    finally:
-        if mounted:
-            subprocess.run(["umount", "-l", str(disk)], capture_output=True)
 
 
 def test_a_camera_that_refuses_connections_is_retried_within_reconnect_max_s(tmp_path):

@@ -3,7 +3,6 @@ two track ids, damaged and bad inputs give a valid gallery or a one-line error."
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import subprocess
@@ -15,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import DATA, REPO, need, skip_anywhere
+from conftest import DATA, REPO, need, skip_anywhere, small_disk
 from vidfiqa.errors import OutputError
 from vidfiqa.pipeline import load_config, make_settings
 from vidfiqa.pipeline.run import VideoPipeline
@@ -343,22 +342,6 @@ def test_cli_run_stopped_by_sigterm_keeps_its_tracks(tmp_path):
     assert manifest["status"] == "interrupted"
     assert 0 < manifest["stats"]["frames_processed"] < 105
     assert manifest["tracks"], "the tracks open at the signal are written"
-
-
-@contextlib.contextmanager
-def small_disk(path: Path, kilobytes: int, read_only: bool = False):
-    """A real tmpfs of ``kilobytes`` at ``path`` (yields True), or nothing (False) where this
-    machine does not let us mount one (not root, no mount namespace)."""
-    path.mkdir()
-    mounted = shutil.which("mount") is not None and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k,mode=0777", "tmpfs", str(path)], capture_output=True).returncode == 0
-    if mounted and read_only:
-        subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True, capture_output=True)
-    try:
-        yield mounted
-    finally:
-        if mounted:
-            subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
 def test_cli_run_on_a_full_disk_fails_in_one_line_and_the_manifest_says_failed(tmp_path, monkeypatch):
