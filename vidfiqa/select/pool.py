@@ -39,7 +39,6 @@ class TrackHistory:
     pool: dict[int, Faces] = field(default_factory=dict)  # bucket -> one scored row
     detections_seen: int = 0  # counted when a detection arrives (its score may come later)
     unqueued: int = 0  # detections since the last one sent to be scored
-    recent_scores: list[float] = field(default_factory=list)  # the last two student qualities, as scored
     identity: IdentityWatch = field(default_factory=IdentityWatch)
 
     def __len__(self) -> int:
@@ -55,16 +54,19 @@ class TrackHistory:
         self.pts.extend(float(v) for v in faces.timestamp)
         self.quality.extend(float(v) for v in quality)
         self.face_quality.extend(float(v) for v in floor)
-        scored = [float(v) for v in floor if math.isfinite(v)]
-        if scored:
-            self.recent_scores = (self.recent_scores + scored)[-2:]
         self.detector_score.extend(float(v) for v in faces.scores)
         self.boxes.extend(tuple(float(v) for v in box) for box in faces.boxes)
 
     def quality_change(self) -> float:
-        """How much the student's quality moved between the track's last two scored faces
-        (0 before there are two)."""
-        return abs(self.recent_scores[1] - self.recent_scores[0]) if len(self.recent_scores) == 2 else 0.0
+        """How much the student's quality moved between the track's last two scored faces, in
+        the order they were scored (0 before there are two)."""
+        last: list[float] = []
+        for value in reversed(self.face_quality):  # scored rows are appended as they are scored
+            if math.isfinite(value):
+                last.append(value)
+                if len(last) == 2:
+                    return abs(last[0] - last[1])
+        return 0.0
 
     def time_of(self, faces: Faces) -> np.ndarray:
         pts = np.asarray(faces.timestamp, np.float64)
