@@ -39,6 +39,9 @@ class TrackHistory:
     pool: dict[int, Faces] = field(default_factory=dict)  # bucket -> one scored row
     detections_seen: int = 0  # counted when a detection arrives (its score may come later)
     unqueued: int = 0  # detections since the last one sent to be scored
+    # The last two student qualities as scored, kept beside the series: quality_change is asked
+    # at every detection, and a long track of faces too small to score is all NaN to scan.
+    recent_scores: list[float] = field(default_factory=list)
     identity: IdentityWatch = field(default_factory=IdentityWatch)
 
     def __len__(self) -> int:
@@ -54,19 +57,14 @@ class TrackHistory:
         self.pts.extend(float(v) for v in faces.timestamp)
         self.quality.extend(float(v) for v in quality)
         self.face_quality.extend(float(v) for v in floor)
+        self.recent_scores = (self.recent_scores + [float(v) for v in floor if math.isfinite(v)])[-2:]
         self.detector_score.extend(float(v) for v in faces.scores)
         self.boxes.extend(tuple(float(v) for v in box) for box in faces.boxes)
 
     def quality_change(self) -> float:
         """How much the student's quality moved between the track's last two scored faces, in
         the order they were scored (0 before there are two)."""
-        last: list[float] = []
-        for value in reversed(self.face_quality):  # scored rows are appended as they are scored
-            if math.isfinite(value):
-                last.append(value)
-                if len(last) == 2:
-                    return abs(last[0] - last[1])
-        return 0.0
+        return abs(self.recent_scores[1] - self.recent_scores[0]) if len(self.recent_scores) == 2 else 0.0
 
     def time_of(self, faces: Faces) -> np.ndarray:
         pts = np.asarray(faces.timestamp, np.float64)
@@ -109,6 +107,8 @@ class TrackHistory:
                 moved.pool[key] = self.pool.pop(key)
         moved.bucket_s = self.bucket_s
         moved.detections_seen = len(later)
+        for part in (self, moved):  # each part's own last two scores (a split is rare: a scan is fine)
+            part.recent_scores = [v for v in part.face_quality if math.isfinite(v)][-2:]
         suspects = [u for f, u in self.identity.suspects if f >= frame_index]
         if suspects:
             moved.identity.seed(np.stack(suspects))
