@@ -1,18 +1,28 @@
 """Cameras per box: how many live 720p multi-person cameras one `vidfiqa watch` keeps up with.
 
-    python benchmarks/cameras.py [--cameras 1 2 4 6 8] [--seconds 30]   # -> results/cameras_vm.json
+    python benchmarks/cameras.py [--cameras 2 4 6 8 12] [--seconds 30]   # -> results/cameras_vm.json
 
 The camera: the street crowd at 1280x720, 25 fps, about ten people (bench_run.py's ``--crowd720``
 clip), replayed live (a stream file with ``loop = true`` is paced at the clip's own frame rate)
-and analysed at the default 5 frames a second (``fps_cap``).  For each camera count a fresh
-`vidfiqa watch` process runs all of them for ``--seconds``; reported per count: analysed
-frames/s per camera (the slowest and the median), frames dropped because the analysis fell behind,
-the median event latency (seconds from a person's last detection to the event being written,
-which includes ``lost_after_s``), and steady and peak memory (watch_memory.py's ``measure``).
+and analysed at the default 5 frames a second (``fps_cap``).  Two encodings of it:
 
-Also reported: what decoding alone allows, the clip's decode-only frames/s in this process
-(the pipeline's own frame source) divided by 25, i.e. how many such cameras this box could
-decode at all if it did nothing else.  Results: benchmarks/results/cameras_vm.json.
+- ``bframes``: x264 ``veryfast`` with its default B-frames, as most files are encoded; the reader
+  skips decoding the unreferenced B-frames (``skip_nonreference``, streams/README.md);
+- ``camera``: the same pictures with no B-frames and a 2 s keyframe interval, as most IP cameras
+  send them: every frame must be decoded.
+
+Three modes per camera count, each a fresh `vidfiqa watch` process running every camera for
+``--seconds``: ``batched`` (the default: the cameras' detector and scorer calls are combined,
+pipeline/batching.py) and ``unbatched`` (``--no-batch``) on the B-frame encode, and ``batched`` on
+the camera encode.  Reported per run: analysed frames/s per camera (the slowest and the median),
+frames dropped because the analysis fell behind, the slowest camera's frame latency (arrival to
+analysed; median and 95th percentile), the median event latency (a person's last detection to
+the event being written, which includes ``lost_after_s``), streams per batched detector call,
+and steady and peak memory (watch_memory.py's ``measure``).
+
+Also reported: what decoding alone allows, each encode's decode-only speed as a camera reader
+decodes it (one thread, frames left in YUV; B-frames skipped or not) divided by 25, i.e. how many
+such cameras this box could decode at all if it did nothing else.  Results: benchmarks/results/cameras_vm.json.
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_run import crowd_720p, decode_only  # noqa: E402
+from bench_run import crowd_720p  # noqa: E402
 from benchinfo import Run  # noqa: E402
 from watch_memory import measure  # noqa: E402
 
@@ -38,31 +48,78 @@ def event_latency(out: Path) -> float | None:
     return round(statistics.median(latencies), 2) if latencies else None
 
 
+def camera_encode(clip: Path, out: Path) -> Path:
+    """``clip``'s pictures as an IP camera sends them: no B-frames, a keyframe every 2 s."""
+    import av
+
+    with av.open(str(clip)) as src, av.open(str(out), "w") as dst:
+        stream = dst.add_stream("libx264", rate=25, options={"crf": "20", "preset": "veryfast", "bframes": "0", "g": "50"})
+        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        for frame in src.decode(video=0):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame.to_ndarray(format="yuv420p"), format="yuv420p")):
+                dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    return out
+
+
+def reader_decode(clip: Path, skip_nonreference: bool) -> float:
+    """How fast a camera reader decodes the clip: one decoding thread, frames left in YUV (the
+    reader's own way), unreferenced frames skipped or not; in clip frames (25 a second) per
+    second of work, so that both ways compare with a camera's 25 frames a second."""
+    import time
+
+    from vidfiqa.video.pyav_source import PyAVSource
+
+    source = PyAVSource(str(clip), threads=1)
+    source.skip_nonreference(skip_nonreference)
+    start, last = time.perf_counter(), 0.0
+    for frame in source.pending():
+        last = frame.pts
+    seconds = time.perf_counter() - start
+    source.close()
+    return round((last + 1 / 25.0) * 25.0 / seconds, 1)
+
+
+MODES = {"batched": ("bframes", ()), "unbatched": ("bframes", ("--no-batch",)), "batched_camera_encode": ("camera", ())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cameras", type=int, nargs="+", default=[1, 2, 4, 6, 8])
+    parser.add_argument("--cameras", type=int, nargs="+", default=[2, 4, 6, 8, 12])
+    parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=list(MODES))
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "cameras_vm.json")
     args = parser.parse_args()
     run = Run("cameras.py", sys.argv[1:])
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        clip = crowd_720p(work / "street_crowd_720p_x3.mp4")
-        decodes = [decode_only(clip)["frames_per_s"] for _ in range(3)]
+        clips = {"bframes": crowd_720p(work / "street_crowd_720p_x3.mp4")}
+        clips["camera"] = camera_encode(clips["bframes"], work / "street_crowd_720p_x3_camera.mp4")
+        ways = {"bframes": (clips["bframes"], False), "bframes_skipping_nonreference": (clips["bframes"], True),
+                "camera": (clips["camera"], False)}
+        decodes = {name: [reader_decode(clip, skip) for _ in range(3)] for name, (clip, skip) in ways.items()}
         rows = []
         for cameras in args.cameras:
-            result = measure(cameras, clip, args.seconds, work)
-            rates = sorted(result["frames_processed_per_s"].values())
-            row = {"cameras": cameras, "analysed_per_s_slowest": rates[0], "analysed_per_s_median": statistics.median(rates),
-                   "dropped_overload_total": sum(result["frames_dropped_overload"].values()),
-                   "event_latency_s_median": event_latency(work / f"cams{cameras}" / "out"),
-                   "rss_steady_mib": result["rss_steady_mib"], "rss_peak_mib": result["rss_peak_mib"], "exit_code": result["exit_code"]}
-            rows.append(row)
-            print(row, flush=True)
-    decode = statistics.median(decodes)
+            for mode in args.modes:
+                encode, extra = MODES[mode]
+                result = measure(cameras, clips[encode], args.seconds, work, extra, tag=mode)
+                rates = sorted(result["frames_processed_per_s"].values())
+                latencies = [v for v in result["frame_latency_s"].values() if v and v["p50"] is not None]
+                detect = (result["batching"] or {}).get("detect")
+                row = {"cameras": cameras, "mode": mode, "analysed_per_s_slowest": rates[0], "analysed_per_s_median": statistics.median(rates),
+                       "dropped_overload_total": sum(result["frames_dropped_overload"].values()),
+                       "decoded_per_s_median": round(statistics.median(result["frames_decoded"].values()) / args.seconds, 1),
+                       "frame_latency_s_slowest_camera": max(latencies, key=lambda v: v["p95"]) if latencies else None,
+                       "event_latency_s_median": event_latency(Path(result["folder"]) / "out"),
+                       "streams_per_detect_call": round(detect["requests"] / detect["calls"], 2) if detect else None,
+                       "rss_steady_mib": result["rss_steady_mib"], "rss_peak_mib": result["rss_peak_mib"], "exit_code": result["exit_code"]}
+                rows.append(row)
+                print(row, flush=True)
+    decode = {name: statistics.median(runs) for name, runs in decodes.items()}
     run.write(args.out, {"clip": "street crowd, 1280x720, 25 fps, replayed live; analysed at fps_cap 5", "seconds": args.seconds,
                          "decode_only_frames_per_s": decode, "decode_only_runs": decodes,
-                         "cameras_decodable_at_25_fps": round(decode / 25.0, 1), "runs": rows})
+                         "cameras_decodable_at_25_fps": {name: round(v / 25.0, 1) for name, v in decode.items()}, "runs": rows})
 
 
 if __name__ == "__main__":

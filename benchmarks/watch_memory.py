@@ -42,8 +42,8 @@ def status_kib(pid: int, field: str) -> float:
     return float("nan")
 
 
-def measure(cameras: int, clip: Path, seconds: float, work: Path) -> dict:
-    folder = work / f"cams{cameras}"
+def measure(cameras: int, clip: Path, seconds: float, work: Path, extra_args: tuple[str, ...] = (), tag: str = "") -> dict:
+    folder = work / f"cams{cameras}{tag}"
     (folder / "streams").mkdir(parents=True)
     files = []
     for i in range(cameras):
@@ -51,7 +51,7 @@ def measure(cameras: int, clip: Path, seconds: float, work: Path) -> dict:
         path.write_text(f'[stream]\nname = "cam{i}"\nurl = "{clip}"\nloop = true\n')
         files.append(str(path))
     log = open(folder / "watch.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "vidfiqa", "watch", *files, "-o", str(folder / "out"), "--duration", str(seconds)],
+    proc = subprocess.Popen([sys.executable, "-m", "vidfiqa", "watch", *files, "-o", str(folder / "out"), "--duration", str(seconds), "--no-metrics", *extra_args],
                             stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     samples: list[tuple[float, float]] = []
     started = time.monotonic()
@@ -81,6 +81,10 @@ def measure(cameras: int, clip: Path, seconds: float, work: Path) -> dict:
         "rss_trace_mib": [round(rss, 1) for _, rss in samples[::5]],
         "frames_processed_per_s": {name: round(s["frames_processed"] / seconds, 1) for name, s in summary["streams"].items()},
         "frames_dropped_overload": {name: s["frames_dropped_overload"] for name, s in summary["streams"].items()},
+        "frames_decoded": {name: s["frames_decoded"] for name, s in summary["streams"].items()},
+        "frame_latency_s": {name: s.get("frame_latency_s") for name, s in summary["streams"].items()},
+        "batching": summary.get("batching"),
+        "folder": str(folder),
     }
 
 

@@ -20,8 +20,10 @@ import click
 @click.option("--keep-days", type=click.FloatRange(0, min_open=True), default=30.0, show_default=True, help="Oldest event kept, days.")
 @click.option("--keep-mb", type=click.FloatRange(0, min_open=True), default=2000.0, show_default=True, help="Gallery size kept per stream, MB.")
 @click.option("--duration", type=click.FloatRange(0, min_open=True), default=None, help="Stop after this many seconds (default: until SIGINT/SIGTERM).")
+@click.option("--no-batch", is_flag=True, help="Give every camera its own model calls instead of batching the calls of cameras that share models.")
+@click.option("--batch-wait-ms", type=click.FloatRange(0, 1000), default=20.0, show_default=True, help="How long a camera's frame or faces may wait for other cameras' to share a batched model call.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Log lines on stderr.")
-def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_header_env, mqtt_url, mqtt_topic, webhook_timeout, keep_count, keep_days, keep_mb, duration, log_format):
+def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_header_env, mqtt_url, mqtt_topic, webhook_timeout, keep_count, keep_days, keep_mb, duration, no_batch, batch_wait_ms, log_format):
     """Watch cameras (STREAMS: stream definition files, see streams/README.md) and write one
     best-shot event per person who passes: images, events.jsonl, optionally a webhook."""
 
@@ -41,7 +43,7 @@ def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_h
     configs = load_streams(list(streams), config, log)
     watcher = Watcher(configs, out_dir, Retention(keep_count, keep_days, keep_mb), webhook_url=webhook, webhook_headers=headers,
                       webhook_timeout_s=webhook_timeout, metrics_port=None if no_metrics else metrics_port, log=log,
-                      mqtt_url=mqtt_url, mqtt_topic=mqtt_topic)
+                      mqtt_url=mqtt_url, mqtt_topic=mqtt_topic, batch_streams=not no_batch, batch_wait_s=batch_wait_ms / 1000)
     if watcher.server is not None:
         log("info", "metrics", url=f"http://127.0.0.1:{watcher.server.port}/metrics")
     summary = watcher.run(duration)

@@ -36,6 +36,7 @@ class StreamConfig:
     keep_tracks_s: float = 3.0  # tracks survive a drop shorter than this; longer drops end them
     max_track_s: float = 300.0  # a track open this long is emitted (and continues as a new segment)
     queue_frames: int = 8  # decoded frames waiting for analysis (YUV); the oldest is dropped when full, and under sustained overload only the newest 2 are kept (live/stream.py FrameQueue)
+    skip_nonreference: bool = True  # under an fps_cap of at most half the stream's rate, do not decode frames no other frame refers to (B-frames)
     loop: bool = False  # a local file: start again at its end (replays a recording as a camera)
     person_memory_s: float = 600.0  # a person who comes back within this keeps their person_id
     settings: RunSettings = field(default_factory=RunSettings)

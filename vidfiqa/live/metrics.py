@@ -38,6 +38,11 @@ HELP = {
     "vidfiqa_queue_depth": ("gauge", "Frames waiting for analysis."),
     "vidfiqa_tracks_open": ("gauge", "Tracks currently open."),
     "vidfiqa_webhook_queue_depth": ("gauge", "Events waiting to be posted to the webhook."),
+    "vidfiqa_frame_latency_seconds": ("gauge", "Seconds from a frame's arrival to the end of its analysis, over the stream's last 500 analysed frames (quantile p50, p95)."),
+    "vidfiqa_batch_calls_total": ("counter", "Model calls made for several streams at once (cross-stream batching), per model."),
+    "vidfiqa_batch_requests_total": ("counter", "Stream requests served by those calls, per model: requests / calls is the streams per call."),
+    "vidfiqa_batch_items_total": ("counter", "Frames (detect) or faces (score, embed) in those calls, per model."),
+    "vidfiqa_batch_wait_seconds_total": ("counter", "Seconds the first request of each batched call waited for it to start, per model."),
     "vidfiqa_event_latency_seconds": ("gauge", "Last event: seconds from the track's last detection to the event being written."),
 }
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..atomic import atomic_write_text
 from ..errors import ConfigError, VidfiqaError
+from ..pipeline.batching import BatchedModels
 from ..pipeline.models import ModelCache
 from .config import StreamConfig, load_stream
 from .events import EventWriter, Retention, WebhookSink, iso
@@ -74,7 +75,8 @@ class Logger:
 class Watcher:
     def __init__(self, streams: list[StreamConfig], out_dir: str | Path, retention: Retention | None = None,
                  webhook_url: str | None = None, webhook_timeout_s: float = 5.0, webhook_headers: dict[str, str] | None = None, metrics_port: int | None = None,
-                 log: Logger | None = None, mqtt_url: str | None = None, mqtt_topic: str = "vidfiqa"):
+                 log: Logger | None = None, mqtt_url: str | None = None, mqtt_topic: str = "vidfiqa",
+                 batch_streams: bool = True, batch_wait_s: float = 0.02):
         if not streams:
             raise ConfigError("no usable stream definitions")
         names = [s.name for s in streams]
@@ -95,6 +97,9 @@ class Watcher:
             self.mqtt = MqttSink(mqtt_url, self.metrics, topic=mqtt_topic, log=self.log)
         self.events = EventWriter(self.out, retention or Retention(), self.metrics, webhook=self.webhook, log=self.log, mqtt=self.mqtt)
         self.models = ModelCache()
+        # Cross-stream batching: cameras that share a bundle also share batched calls into it.
+        self.batch_streams, self.batch_wait_s = batch_streams, batch_wait_s
+        self.batched: dict[int, BatchedModels] = {}  # by id() of the shared bundle
         self.readers: dict[str, StreamReader] = {}
         self.workers: dict[str, StreamWorker] = {}
         self.started = time.time()
@@ -114,6 +119,7 @@ class Watcher:
                 "worker_restarts": worker.restarts,
                 "events_pending": worker.pending_events,  # refused by a sink, waiting for a retry
                 "queue_depth": len(worker.frames),
+                "latency_s": worker.latency_quantiles(),  # arrival to analysed, recent frames
             }
         healthy = [s["up"] and s["worker_up"] for s in streams.values()]
         return {"ok": any(healthy), "degraded": not all(healthy) or any(s["events_pending"] for s in streams.values()),
@@ -125,12 +131,25 @@ class Watcher:
             frames = FrameQueue(cfg.queue_frames)
             self.metrics.gauge("vidfiqa_queue_depth", frames.__len__, stream=cfg.name)
             models = self.models.get(cfg.settings)  # cameras with the same model settings share them
+            batched = None
+            if self.batch_streams:
+                if id(models) not in self.batched:
+                    self.batched[id(models)] = BatchedModels.wrap(models, max_wait_s=self.batch_wait_s, observe=self._observe_batch)
+                batched = self.batched[id(models)]
+                models = batched.models
             self.readers[cfg.name] = StreamReader(cfg, frames, self.metrics, self.stop, self.log)
-            self.workers[cfg.name] = StreamWorker(cfg, frames, models, self.events, self.metrics, self.stop, self.log)
+            self.workers[cfg.name] = StreamWorker(cfg, frames, models, self.events, self.metrics, self.stop, self.log, batched=batched)
         for cfg in self.streams:
             self.log("info", "watching", stream=cfg.name, url=redact_url(cfg.url), file=cfg.source_file)
             self.workers[cfg.name].start()
             self.readers[cfg.name].start()
+
+    def _observe_batch(self, model: str, requests: int, items: int, waited_s: float) -> None:
+        m = self.metrics
+        m.inc("vidfiqa_batch_calls_total", model=model)
+        m.inc("vidfiqa_batch_requests_total", requests, model=model)
+        m.inc("vidfiqa_batch_items_total", items, model=model)
+        m.inc("vidfiqa_batch_wait_seconds_total", waited_s, model=model)
 
     def run(self, duration_s: float | None = None) -> dict:
         """Until SIGINT/SIGTERM (or ``duration_s``); returns the summary written to OUT."""
@@ -163,6 +182,8 @@ class Watcher:
             reader.join(timeout=15)
         for worker in self.workers.values():
             worker.join(timeout=60)  # flushes its open tracks as events
+        for batched in self.batched.values():
+            batched.close()
         if self.webhook is not None:
             self.webhook.close(deadline_s=5.0)
         if self.mqtt is not None:
@@ -195,10 +216,17 @@ class Watcher:
                     "events_lost": int(m.get("vidfiqa_events_lost_total", stream=cfg.name)),
                     "worker_restarts": int(m.get("vidfiqa_worker_restarts_total", stream=cfg.name)),
                     "worker_error": self.workers[cfg.name].error if cfg.name in self.workers else None,
+                    "frame_latency_s": self.workers[cfg.name].latency_quantiles() if cfg.name in self.workers else None,
                     "worker_error_at": self._error_time(cfg.name),
                 }
                 for cfg in self.streams
             },
+            "batching": {
+                model: {"calls": int(m.get("vidfiqa_batch_calls_total", model=model)),
+                        "requests": int(m.get("vidfiqa_batch_requests_total", model=model)),
+                        "items": int(m.get("vidfiqa_batch_items_total", model=model))}
+                for model in ("detect", "score", "embed") if m.get("vidfiqa_batch_calls_total", model=model)
+            } if self.batch_streams else None,
             "mqtt": None if self.mqtt is None else {
                 "broker": self.mqtt.shown,
                 "published": self.mqtt.published,

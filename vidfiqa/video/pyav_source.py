@@ -185,6 +185,13 @@ class PyAVSource(FrameSource):
         if self.stopped_early is None and not info.is_live:
             self.stopped_early = shortfall_reason(index + 1 + self.skipped, self.header_frames)
 
+    def skip_nonreference(self, skip: bool) -> None:
+        """Have FFmpeg skip frames no other frame refers to (the B-frames of most encodes): they
+        cost decoding time but a reader that keeps only some frames (a camera analysed at 5 of
+        its 25 frames a second) can do without them.  Reference frames decode exactly as before;
+        a stream without such frames is unaffected.  Takes effect from the next packet."""
+        self._stream.codec_context.skip_frame = "NONREF" if skip else "DEFAULT"
+
     def _time_origin(self, first: av.VideoFrame) -> Fraction:
         """Zero of ``Frame.pts``: the stream's start time (as decord and players count), or the
         first frame's time when the container does not say (live streams)."""
