@@ -11,10 +11,10 @@ and analysed at the default 5 frames a second (``fps_cap``).  Two encodings of i
 - ``camera``: the same pictures with no B-frames and a 2 s keyframe interval, as most IP cameras
   send them: every frame must be decoded.
 
-Three modes per camera count, each a fresh `vidfiqa watch` process running every camera for
-``--seconds``: ``batched`` (the default: the cameras' detector and scorer calls are combined,
-pipeline/batching.py) and ``unbatched`` (``--no-batch``) on the B-frame encode, and ``batched`` on
-the camera encode.  Reported per run: analysed frames/s per camera (the slowest and the median),
+Modes (``--modes``), each a fresh `vidfiqa watch` process running every camera for ``--seconds``
+per camera count: ``unbatched`` (``--no-batch``, the default on CPUs) and ``batched`` (``--batch``:
+the cameras' detector and scorer calls combined, pipeline/batching.py) on the B-frame encode,
+and the same two on the camera encode (by default only ``unbatched_camera_encode``).  Reported per run: analysed frames/s per camera (the slowest and the median),
 frames dropped because the analysis fell behind, the slowest camera's frame latency (arrival to
 analysed; median and 95th percentile), the median event latency (a person's last detection to
 the event being written, which includes ``lost_after_s``), streams per batched detector call,
@@ -53,7 +53,7 @@ def camera_encode(clip: Path, out: Path) -> Path:
     import av
 
     with av.open(str(clip)) as src, av.open(str(out), "w") as dst:
-        stream = dst.add_stream("libx264", rate=25, options={"crf": "20", "preset": "veryfast", "bframes": "0", "g": "50"})
+        stream = dst.add_stream("libx264", rate=25, options={"crf": "20", "preset": "veryfast", "x264-params": "bframes=0:keyint=50"})
         stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
         for frame in src.decode(video=0):
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame.to_ndarray(format="yuv420p"), format="yuv420p")):
@@ -81,13 +81,14 @@ def reader_decode(clip: Path, skip_nonreference: bool) -> float:
     return round((last + 1 / 25.0) * 25.0 / seconds, 1)
 
 
-MODES = {"batched": ("bframes", ()), "unbatched": ("bframes", ("--no-batch",)), "batched_camera_encode": ("camera", ())}
+MODES = {"batched": ("bframes", ("--batch",)), "unbatched": ("bframes", ("--no-batch",)), "batched_camera_encode": ("camera", ("--batch",)),
+         "unbatched_camera_encode": ("camera", ("--no-batch",))}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, nargs="+", default=[2, 4, 6, 8, 12])
-    parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=list(MODES))
+    parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["unbatched", "batched", "unbatched_camera_encode"])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "cameras_vm.json")
     args = parser.parse_args()

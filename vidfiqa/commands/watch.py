@@ -20,10 +20,12 @@ import click
 @click.option("--keep-days", type=click.FloatRange(0, min_open=True), default=30.0, show_default=True, help="Oldest event kept, days.")
 @click.option("--keep-mb", type=click.FloatRange(0, min_open=True), default=2000.0, show_default=True, help="Gallery size kept per stream, MB.")
 @click.option("--duration", type=click.FloatRange(0, min_open=True), default=None, help="Stop after this many seconds (default: until SIGINT/SIGTERM).")
-@click.option("--no-batch", is_flag=True, help="Give every camera its own model calls instead of batching the calls of cameras that share models.")
+@click.option("--batch/--no-batch", "batch", default=None, help="Batch the model calls of cameras that share models into shared calls [default: when the models run on a GPU; on CPUs it analysed no more frames, see README].")
 @click.option("--batch-wait-ms", type=click.FloatRange(0, 1000), default=20.0, show_default=True, help="How long a camera's frame or faces may wait for other cameras' to share a batched model call.")
+@click.option("--ray", "ray_address", default=None, metavar="auto|local|ADDRESS", help="Run the cameras as Ray actors: 'local' starts Ray here, 'auto' joins this machine's cluster (or starts one), or a cluster address. Events, /metrics and /health stay on this machine.")
+@click.option("--ray-cameras-per-actor", type=click.IntRange(1), default=1, show_default=True, help="Cameras per Ray actor (they share models and batch their calls).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Log lines on stderr.")
-def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_header_env, mqtt_url, mqtt_topic, webhook_timeout, keep_count, keep_days, keep_mb, duration, no_batch, batch_wait_ms, log_format):
+def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_header_env, mqtt_url, mqtt_topic, webhook_timeout, keep_count, keep_days, keep_mb, duration, batch, batch_wait_ms, ray_address, ray_cameras_per_actor, log_format):
     """Watch cameras (STREAMS: stream definition files, see streams/README.md) and write one
     best-shot event per person who passes: images, events.jsonl, optionally a webhook."""
 
@@ -41,9 +43,15 @@ def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_h
         parse_mqtt_url(mqtt_url)
         check_topic(mqtt_topic)
     configs = load_streams(list(streams), config, log)
-    watcher = Watcher(configs, out_dir, Retention(keep_count, keep_days, keep_mb), webhook_url=webhook, webhook_headers=headers,
-                      webhook_timeout_s=webhook_timeout, metrics_port=None if no_metrics else metrics_port, log=log,
-                      mqtt_url=mqtt_url, mqtt_topic=mqtt_topic, batch_streams=not no_batch, batch_wait_s=batch_wait_ms / 1000)
+    options = dict(webhook_url=webhook, webhook_headers=headers, webhook_timeout_s=webhook_timeout, metrics_port=None if no_metrics else metrics_port,
+                   log=log, mqtt_url=mqtt_url, mqtt_topic=mqtt_topic, batch_streams=batch, batch_wait_s=batch_wait_ms / 1000)
+    retention = Retention(keep_count, keep_days, keep_mb)
+    if ray_address is not None:
+        from ..live.ray_cameras import RayWatcher
+
+        watcher: Watcher = RayWatcher(configs, out_dir, retention=retention, address=ray_address, cameras_per_actor=ray_cameras_per_actor, **options)
+    else:
+        watcher = Watcher(configs, out_dir, retention=retention, **options)
     if watcher.server is not None:
         log("info", "metrics", url=f"http://127.0.0.1:{watcher.server.port}/metrics")
     summary = watcher.run(duration)

@@ -38,6 +38,8 @@ class StreamConfig:
     queue_frames: int = 8  # decoded frames waiting for analysis (YUV); the oldest is dropped when full, and under sustained overload only the newest 2 are kept (live/stream.py FrameQueue)
     skip_nonreference: bool = True  # under an fps_cap of at most half the stream's rate, do not decode frames no other frame refers to (B-frames)
     loop: bool = False  # a local file: start again at its end (replays a recording as a camera)
+    ray_num_cpus: float = 1.0  # under `watch --ray`: the CPUs this camera's actor declares (Ray packs actors by them)
+    ray_num_gpus: float = 0.0  # ... and the GPUs (a fraction shares one)
     person_memory_s: float = 600.0  # a person who comes back within this keeps their person_id
     settings: RunSettings = field(default_factory=RunSettings)
     source_file: str | None = None
@@ -63,6 +65,7 @@ class StreamConfig:
             need(getattr(self, key) > 0, key, "must be positive")
         need(self.keep_tracks_s >= 0, "keep_tracks_s", "must not be negative")
         need(self.person_memory_s >= 0, "person_memory_s", "must not be negative")
+        need(self.ray_num_cpus >= 0 and self.ray_num_gpus >= 0, "ray_num_cpus" if self.ray_num_cpus < 0 else "ray_num_gpus", "must not be negative")
         need(self.reconnect_max_s >= self.reconnect_min_s, "reconnect_max_s", "must be at least reconnect_min_s")
         need(self.queue_frames >= 1, "queue_frames", "must be at least 1")
         return self

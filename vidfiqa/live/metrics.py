@@ -43,6 +43,8 @@ HELP = {
     "vidfiqa_batch_requests_total": ("counter", "Stream requests served by those calls, per model: requests / calls is the streams per call."),
     "vidfiqa_batch_items_total": ("counter", "Frames (detect) or faces (score, embed) in those calls, per model."),
     "vidfiqa_batch_wait_seconds_total": ("counter", "Seconds the first request of each batched call waited for it to start, per model."),
+    "vidfiqa_ray_placements_total": ("counter", "Ray actors started for a group of cameras (watch --ray; label: its first stream); more than one: it was placed again."),
+    "vidfiqa_ray_actor_deaths_total": ("counter", "Ray actors of a group of cameras that died (killed, out of memory, their node lost)."),
     "vidfiqa_event_latency_seconds": ("gauge", "Last event: seconds from the track's last detection to the event being written."),
 }
 

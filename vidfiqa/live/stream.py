@@ -238,6 +238,62 @@ def reconnect_delay(failures: int, min_s: float, max_s: float, uniform: Callable
     return min(max_s, min_s * 2 ** max(0, failures - 1) * uniform(0.75, 1.25))
 
 
+class EventOutbox:
+    """One stream's finished tracks on their way to the sinks.
+
+    Events a sink could not take (a full disk, a read-only folder) stay here and are retried
+    with a delay that doubles up to SINK_RETRY_MAX_S (the disk may be freed, the folder fixed);
+    bounded, so a disk that never recovers costs no more memory than MAX_PENDING_EVENTS events.
+    Used by each stream's worker, and by the Ray driver for the events its cameras send it."""
+
+    def __init__(self, stream: str, events: Any, metrics: Metrics, log: Callable[..., None]):
+        self.stream, self.events, self.metrics, self.log = stream, events, metrics, log
+        self._pending: deque[tuple[TrackResult, int, int | None, Callable[[float], float]]] = deque()
+        self._retry_at = 0.0
+        self._retry_delay = SINK_RETRY_MIN_S
+        metrics.gauge("vidfiqa_events_pending", self._pending.__len__, stream=stream)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, result: TrackResult, segment: int, person_id: int | None, wall_of: Callable[[float], float]) -> None:
+        self._pending.append((result, segment, person_id, wall_of))
+        while len(self._pending) > MAX_PENDING_EVENTS:
+            self._pending.popleft()
+            self.metrics.inc("vidfiqa_events_lost_total", stream=self.stream)
+        self.write_due()
+
+    def write_due(self) -> None:
+        """Write the waiting events, oldest first, unless a retry is not due yet."""
+        if self._pending and time.monotonic() >= self._retry_at:
+            self.write()
+
+    def write(self) -> None:
+        while self._pending:
+            result, segment, person_id, wall_of = self._pending[0]
+            try:
+                self.events.emit(self.stream, result, wall_of, segment=segment, person_id=person_id)
+            except (OutputError, OSError) as err:
+                self.metrics.inc("vidfiqa_sink_errors_total", stream=self.stream, sink="events")
+                self.log("warning", "event not written, will retry", stream=self.stream, error=str(err),
+                         pending=len(self._pending), retry_in_s=round(self._retry_delay, 1))
+                self._retry_at = time.monotonic() + self._retry_delay
+                self._retry_delay = min(SINK_RETRY_MAX_S, 2 * self._retry_delay)
+                return
+            self._pending.popleft()
+            self._retry_delay = SINK_RETRY_MIN_S
+
+    def close(self) -> int:
+        """A last try for events a sink refused; returns how many are lost."""
+        self.write()
+        lost = len(self._pending)
+        if lost:
+            self.metrics.inc("vidfiqa_events_lost_total", lost, stream=self.stream)
+            self.log("error", "events not written at shutdown", stream=self.stream, lost=lost)
+            self._pending.clear()
+        return lost
+
+
 class StreamWorker(threading.Thread):
     """Analyses one stream's frames and turns finished tracks into events."""
 
@@ -254,13 +310,8 @@ class StreamWorker(threading.Thread):
         self.error_at: float | None = None  # wall time of that failure
         self.up = True  # False while the analysis waits to restart after a failure
         self.restarts = 0
-        # Events a sink could not take (a full disk, a read-only folder), retried with backoff;
-        # bounded, so a disk that never recovers costs no more memory than this.
-        self._pending: deque[tuple[TrackResult, int, int | None]] = deque()
-        self._retry_at = 0.0
-        self._retry_delay = SINK_RETRY_MIN_S
+        self.outbox = EventOutbox(cfg.name, events, metrics, log)
         self._fps: float | None = None
-        metrics.gauge("vidfiqa_events_pending", self._pending.__len__, stream=cfg.name)
         metrics.set("vidfiqa_worker_up", 1.0, stream=cfg.name)
         # Live frames are timed by their arrival: container timestamps restart at every reconnect.
         self._t0_mono, self._t0_wall = time.monotonic(), time.time()
@@ -276,7 +327,7 @@ class StreamWorker(threading.Thread):
     @property
     def pending_events(self) -> int:
         """Events a sink refused that wait for a retry."""
-        return len(self._pending)
+        return len(self.outbox)
 
     def wall_of(self, pts: float) -> float:
         return self._t0_wall + pts
@@ -301,29 +352,7 @@ class StreamWorker(threading.Thread):
             start, end = result.first_pts, result.last_pts
             person_id = self.persons.assign(result.template, start, end)
         if len(result.chosen):
-            self._pending.append((result, segment, person_id))
-            while len(self._pending) > MAX_PENDING_EVENTS:
-                self._pending.popleft()
-                self.metrics.inc("vidfiqa_events_lost_total", stream=self.cfg.name)
-            if time.monotonic() >= self._retry_at:
-                self._write_pending()
-
-    def _write_pending(self) -> None:
-        """Write the waiting events, oldest first; on a sink error keep them and try again after
-        a delay that doubles up to SINK_RETRY_MAX_S (the disk may be freed, the folder fixed)."""
-        while self._pending:
-            result, segment, person_id = self._pending[0]
-            try:
-                self.events.emit(self.cfg.name, result, self.wall_of, segment=segment, person_id=person_id)
-            except (OutputError, OSError) as err:
-                self.metrics.inc("vidfiqa_sink_errors_total", stream=self.cfg.name, sink="events")
-                self.log("warning", "event not written, will retry", stream=self.cfg.name, error=str(err),
-                         pending=len(self._pending), retry_in_s=round(self._retry_delay, 1))
-                self._retry_at = time.monotonic() + self._retry_delay
-                self._retry_delay = min(SINK_RETRY_MAX_S, 2 * self._retry_delay)
-                return
-            self._pending.popleft()
-            self._retry_delay = SINK_RETRY_MIN_S
+            self.outbox.add(result, segment, person_id, self.wall_of)
 
     def run(self) -> None:
         delay = WORKER_RESTART_MIN_S
@@ -349,10 +378,7 @@ class StreamWorker(threading.Thread):
                 continue
             break
         self._flush_open_tracks("shutdown")
-        self._write_pending()  # a last try for events a sink refused
-        if self._pending:
-            self.metrics.inc("vidfiqa_events_lost_total", len(self._pending), stream=self.cfg.name)
-            self.log("error", "events not written at shutdown", stream=self.cfg.name, lost=len(self._pending))
+        self.outbox.close()
 
     def _flush_open_tracks(self, reason: str) -> None:
         if self._processor is None:
@@ -374,8 +400,7 @@ class StreamWorker(threading.Thread):
                     self._processor = self._new_processor(item.fps)
                     self._size = (item.width, item.height)
                 continue
-            if self._pending and now >= self._retry_at:
-                self._write_pending()
+            self.outbox.write_due()
             if item is None:
                 # Nothing arrived: score what waits past max_wait_s, and end tracks of a stream that
                 # has been down longer than keep_tracks_s (their people are gone as far as we know).

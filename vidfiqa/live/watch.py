@@ -53,6 +53,16 @@ def tune_malloc(arenas: int = 2, mmap_threshold: int = 1 << 20) -> bool:
         return False
 
 
+def on_gpu(models: Any) -> bool:
+    """Whether the bundle's detector runs on a GPU (an onnxruntime session whose first provider
+    is not the CPU's)."""
+    session = getattr(models.detector, "session", None)
+    try:
+        return session is not None and session.get_providers()[0] != "CPUExecutionProvider"
+    except Exception:
+        return False
+
+
 class Logger:
     """Structured log lines on stderr: JSON objects (``json``) or ``key=value`` text."""
 
@@ -76,7 +86,11 @@ class Watcher:
     def __init__(self, streams: list[StreamConfig], out_dir: str | Path, retention: Retention | None = None,
                  webhook_url: str | None = None, webhook_timeout_s: float = 5.0, webhook_headers: dict[str, str] | None = None, metrics_port: int | None = None,
                  log: Logger | None = None, mqtt_url: str | None = None, mqtt_topic: str = "vidfiqa",
-                 batch_streams: bool = True, batch_wait_s: float = 0.02):
+                 batch_streams: bool | None = None, batch_wait_s: float = 0.02, events: Any = None):
+        """``batch_streams``: batch the model calls of cameras that share models (None: when the
+        models run on a GPU; on CPUs it was measured to analyse no more frames and to cost memory,
+        benchmarks/cameras.py).  ``events``: where finished tracks go instead of an EventWriter at ``out_dir`` (a Ray
+        camera actor relays them to its driver); no summary file is written then."""
         if not streams:
             raise ConfigError("no usable stream definitions")
         names = [s.name for s in streams]
@@ -95,7 +109,9 @@ class Watcher:
             from .mqtt import MqttSink
 
             self.mqtt = MqttSink(mqtt_url, self.metrics, topic=mqtt_topic, log=self.log)
-        self.events = EventWriter(self.out, retention or Retention(), self.metrics, webhook=self.webhook, log=self.log, mqtt=self.mqtt)
+        self.writes_summary = events is None
+        self.events = events if events is not None else EventWriter(self.out, retention or Retention(), self.metrics, webhook=self.webhook,
+                                                                    log=self.log, mqtt=self.mqtt)
         self.models = ModelCache()
         # Cross-stream batching: cameras that share a bundle also share batched calls into it.
         self.batch_streams, self.batch_wait_s = batch_streams, batch_wait_s
@@ -132,7 +148,7 @@ class Watcher:
             self.metrics.gauge("vidfiqa_queue_depth", frames.__len__, stream=cfg.name)
             models = self.models.get(cfg.settings)  # cameras with the same model settings share them
             batched = None
-            if self.batch_streams:
+            if self.batch_streams or (self.batch_streams is None and on_gpu(models)):
                 if id(models) not in self.batched:
                     self.batched[id(models)] = BatchedModels.wrap(models, max_wait_s=self.batch_wait_s, observe=self._observe_batch)
                 batched = self.batched[id(models)]
@@ -163,14 +179,21 @@ class Watcher:
             while not self.stop.is_set():
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-                if self.readers and not any(r.is_alive() for r in self.readers.values()):
+                if self._inputs_ended():
                     break  # every input was a file that ended
+                self._tick()
                 self.stop.wait(0.2)
         finally:
             self.shutdown()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return self.summary()
+
+    def _inputs_ended(self) -> bool:
+        return bool(self.readers) and not any(r.is_alive() for r in self.readers.values())
+
+    def _tick(self) -> None:
+        """Called every 0.2 s while running (the Ray driver collects its cameras' news here)."""
 
     def _on_signal(self, signum, frame) -> None:
         self.log("info", "shutting down", signal=signal.Signals(signum).name)
@@ -190,11 +213,19 @@ class Watcher:
             self.mqtt.close(deadline_s=5.0)
         if self.server is not None:
             self.server.close()
-        atomic_write_text(self.out / "watch_summary.json", json.dumps(self.summary(), indent=1) + "\n")
+        self._write_summary()
 
-    def _error_time(self, name: str) -> str | None:
+    def _write_summary(self) -> None:
+        if self.writes_summary:
+            atomic_write_text(self.out / "watch_summary.json", json.dumps(self.summary(), indent=1) + "\n")
+
+    def _worker_info(self, name: str) -> dict:
+        """The summary's view of a stream's analysis: its last error and frame latency."""
         worker = self.workers.get(name)
-        return None if worker is None or worker.error_at is None else iso(worker.error_at)
+        if worker is None:
+            return {"worker_error": None, "worker_error_at": None, "frame_latency_s": None}
+        return {"worker_error": worker.error, "worker_error_at": None if worker.error_at is None else iso(worker.error_at),
+                "frame_latency_s": worker.latency_quantiles()}
 
     def summary(self) -> dict:
         m = self.metrics
@@ -215,9 +246,7 @@ class Watcher:
                     "sink_errors": int(m.get("vidfiqa_sink_errors_total", stream=cfg.name, sink="events")),
                     "events_lost": int(m.get("vidfiqa_events_lost_total", stream=cfg.name)),
                     "worker_restarts": int(m.get("vidfiqa_worker_restarts_total", stream=cfg.name)),
-                    "worker_error": self.workers[cfg.name].error if cfg.name in self.workers else None,
-                    "frame_latency_s": self.workers[cfg.name].latency_quantiles() if cfg.name in self.workers else None,
-                    "worker_error_at": self._error_time(cfg.name),
+                    **self._worker_info(cfg.name),
                 }
                 for cfg in self.streams
             },
@@ -226,7 +255,7 @@ class Watcher:
                         "requests": int(m.get("vidfiqa_batch_requests_total", model=model)),
                         "items": int(m.get("vidfiqa_batch_items_total", model=model))}
                 for model in ("detect", "score", "embed") if m.get("vidfiqa_batch_calls_total", model=model)
-            } if self.batch_streams else None,
+            } if self.batched else None,
             "mqtt": None if self.mqtt is None else {
                 "broker": self.mqtt.shown,
                 "published": self.mqtt.published,

@@ -14,37 +14,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import ConfigError
+from ..ray_connect import connect_ray
 from .items import VideoItem
 from .worker import RescoreSettings
-
-
-def _connect(address: str, num_cpus: int | None):
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("--ray needs Ray: pip install -e \".[ray]\"") from None
-    if not ray.is_initialized():
-        kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
-        try:
-            if address == "local":
-                ray.init(num_cpus=num_cpus, **kwargs)
-            elif address == "auto":
-                try:
-                    ray.init(address="auto", **kwargs)
-                except ConnectionError:  # no cluster to join on this machine: run one here
-                    ray.init(num_cpus=num_cpus, **kwargs)
-            else:
-                ray.init(address=address, **kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            raise ConfigError(f"--ray {address}: cannot connect to a Ray cluster ({' '.join(str(err).split())[:200]})") from None
-    return ray
 
 
 def run_on_ray(items: list[VideoItem], settings: RescoreSettings, shards: Path, address: str = "local",
                num_cpus: int | None = None) -> Iterator[str]:
     """Score ``items`` on Ray; yields each video's key as its shard is written."""
-    ray = _connect(address, num_cpus)
+    ray = connect_ray(address, num_cpus)
     from ray.util import ActorPool
 
     from .shards import write_shard

@@ -1,0 +1,97 @@
+"""`vidfiqa watch --ray`: cameras as Ray actors on a local instance (2 CPUs); one actor is
+killed and its camera comes back; events, metrics and health cover every camera on the driver."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from conftest import REPO, need_module
+from vidfiqa.live.config import load_stream
+from vidfiqa.live.events import Retention
+from vidfiqa.live.watch import Logger
+
+SAMPLE = REPO / "samples" / "astronaut.mp4"
+
+
+def events_of(out: Path) -> list[dict]:
+    path = out / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def unix(stamp: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def wait_for(condition, timeout: float, step: float = 0.25) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return False
+
+
+def test_cameras_run_as_ray_actors_and_a_killed_one_comes_back(tmp_path):
+    ray = need_module("ray", "the ray extra: pip install -e '.[ray]'")
+    from vidfiqa.live.ray_cameras import RayWatcher
+
+    configs = []
+    for k in range(2):
+        # The sample's face is in view throughout: max_track_s makes an event every 3 s.
+        path = tmp_path / f"cam{k}.toml"
+        path.write_text(f'[stream]\nname = "cam{k}"\nurl = "{SAMPLE}"\nloop = true\nmax_track_s = 3.0\n'
+                        'reconnect_min_s = 0.5\nreconnect_max_s = 2.0\nray_num_cpus = 1.0\n')
+        configs.append(load_stream(path))
+    out = tmp_path / "out"
+    lines: list[str] = []
+
+    class Capture:
+        def write(self, text):
+            lines.append(text)
+
+        def flush(self):
+            pass
+
+    watcher = RayWatcher(configs, out, retention=Retention(), address="local", num_cpus=2, log=Logger("json", stream=Capture()),
+                         metrics_port=0)
+    runner = threading.Thread(target=watcher.run, args=(240,), daemon=True)
+    runner.start()
+    try:
+        both = lambda: {e["stream"] for e in events_of(out)} == {"cam0", "cam1"}  # noqa: E731
+        assert wait_for(both, 150), f"events from both actors reach the driver: {events_of(out)[:2]} {lines[-5:]}"
+        health = watcher.health()
+        assert health["ok"] and all(s["up"] and s["ray"]["actor_up"] for s in health["streams"].values()), health
+        # The driver serves /metrics for the cameras that run elsewhere.
+        import urllib.request
+
+        text = urllib.request.urlopen(f"http://127.0.0.1:{watcher.server.port}/metrics", timeout=5).read().decode()
+        assert 'vidfiqa_frames_processed_total{stream="cam0"}' in text and 'vidfiqa_frames_processed_total{stream="cam1"}' in text
+
+        analysed_before = watcher.metrics.get("vidfiqa_frames_processed_total", stream="cam0")
+        victim = watcher.placements[0]
+        killed_at = time.time()
+        ray.kill(victim.actor)
+        assert wait_for(lambda: not watcher.health()["streams"]["cam0"]["up"], 10), "health shows the camera down"
+        assert watcher.health()["degraded"]
+        assert wait_for(lambda: victim.placements == 2 and watcher.health()["streams"]["cam0"]["up"], 90), \
+            f"the camera is placed again and reconnects: {lines[-5:]}"
+        new = lambda: [e for e in events_of(out) if e["stream"] == "cam0" and unix(e["first_seen"]) > killed_at]  # noqa: E731
+        assert wait_for(lambda: bool(new()), 60), "the new actor's events reach the same sinks"
+        # The dead actor's counts are kept; the new one's add on.
+        assert watcher.metrics.get("vidfiqa_frames_processed_total", stream="cam0") > analysed_before
+        assert watcher.metrics.get("vidfiqa_ray_actor_deaths_total", group="cam0") == 1
+        assert watcher.placements[1].placements == 1, "the other camera was not disturbed"
+    finally:
+        watcher.stop.set()
+        runner.join(timeout=120)
+    assert not runner.is_alive()
+    summary = json.loads((out / "watch_summary.json").read_text())
+    assert [g["placements"] for g in summary["ray"]["groups"]] == [2, 1]
+    assert summary["streams"]["cam0"]["events"] >= 2 and summary["streams"]["cam1"]["events"] >= 1
+    assert any('"camera actor lost' in line for line in lines)
+    assert not ray.is_initialized(), "the local instance the watch started is shut down"
