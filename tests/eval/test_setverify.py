@@ -123,7 +123,8 @@ def test_evaluate_shape_and_json(tmp_path):
     pairs = [("A/0", "A/1", True, 0), ("A/0", "B/0", False, 0), ("B/0", "B/1", True, 1), ("A/1", "B/1", False, 1)]
     result = sv.evaluate(videos, pairs, ks=(1, 2, None), seed=0)
     assert (result["pairs"], result["same"], result["different"]) == (4, 2, 2)
-    assert [(r["rule"], r["k"]) for r in result["results"]] == [(rule, k) for rule in sv.SELECTIONS for k in (1, 2, None)]
+    assert [(r["rule"], r["k"]) for r in result["results"]] == [(rule, k) for rule in sv.SELECTIONS for k in sv.rule_ks(rule, (1, 2, None))]
+    assert sv.rule_ks("weighted", (1, 2, None)) == [None] and sv.rule_ks("selected", (1, 2, None)) == [1, 2]
     assert all(r["accuracy"]["folds_used"] == 2 for r in result["results"])
     # The best frames avoid the junk ones; all frames (every rule agrees there) do not.
     by = {(r["rule"], r["k"]): r["accuracy"]["mean"] for r in result["results"]}
@@ -136,7 +137,7 @@ def test_evaluate_shape_and_json(tmp_path):
     assert extra["results"][0]["accuracy"] == 1.0
     report = {"inputs": {"scores": "x.parquet"}, "protocol": result, "extra": extra}
     sv.write_report(report, tmp_path / "r.json", tmp_path / "r.md", tmp_path / "r.png")
-    assert json.loads((tmp_path / "r.json").read_text())["protocol"]["results"][-1]["k"] is None
+    assert json.loads((tmp_path / "r.json").read_text())["protocol"]["results"][2]["k"] is None
     assert "optimistic" in (tmp_path / "r.md").read_text().lower()
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -47,12 +47,19 @@ def _read_protocol(path: str):
 @click.option("--protocol", "protocol_path", type=click.Path(exists=True), required=True, help="YTF protocol: bob.db.youtube export folder or meta_and_splits.mat.")
 @click.option("--extra-pairs", is_flag=True, help="Also score every pair of the videos present (an optimistic extra group, for small subsets).")
 @click.option("--k", "k_values", multiple=True, metavar="K", help="Frames per template: an integer or 'all' (repeatable) [default: 1, 3, 5, all].")
+@click.option("--rule", "rules", multiple=True, type=click.Choice(["quality", "random", "first", "weighted", "selected"]),
+              help="Template rules to compare (repeatable) [default: all five].")
+@click.option("--temperature", type=click.FloatRange(0, min_open=True), default=None,
+              help="The weighted rule's softmax temperature, in quality units [default: the one chosen for the student].")
+@click.option("--diversity-scores", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A rescore parquet of the same frames whose embeddings keep the selected rule's frames apart (the student's, as in `vidfiqa run`) [default: SCORES' own].")
+@click.option("--bootstrap", type=click.IntRange(0), default=1000, show_default=True, help="Draws for 95 % intervals over videos on the extra pairs (0: none).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for random frames and the EDC's frame sample.")
 @click.option("--edc-frames", type=click.IntRange(0), default=20, show_default=True, help="Frames per video for the frame-level EDC (0 = no EDC).")
 @click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False), required=True, help="Report JSON.")
 @click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False), default=None, help="Report as markdown.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None, help="PNG: accuracy against k, one line per frame selection.")
-def ytf(scores_file, protocol_path, extra_pairs, k_values, seed, edc_frames, out_file, markdown_file, plot_file):
+def ytf(scores_file, protocol_path, extra_pairs, k_values, rules, temperature, diversity_scores, bootstrap, seed, edc_frames, out_file, markdown_file, plot_file):
     """Template verification on YouTube Faces from SCORES.parquet (`vidfiqa rescore` output).
 
     Each video's template is the normalised mean embedding of k frames: the k best by quality,
@@ -66,9 +73,17 @@ def ytf(scores_file, protocol_path, extra_pairs, k_values, seed, edc_frames, out
 
     from ..eval import setverify as sv
 
-    videos = sv.read_scores(scores_file)
+    videos: dict = sv.read_scores(scores_file)
+    rules = tuple(rules) or sv.SELECTIONS
+    temperature = sv.DEFAULT_TEMPERATURE if temperature is None else temperature
+    if diversity_scores:
+        other = sv.read_scores(diversity_scores)
+        for key, (quality, embeddings) in list(videos.items()):
+            if key not in other or len(other[key][1]) != len(embeddings):
+                raise ConfigError(f"--diversity-scores {diversity_scores}: video {key} is missing there or has other frames")
+            videos[key] = (quality, embeddings, other[key][1])
     protocol = _read_protocol(protocol_path)
-    with_face = {key for key, (quality, _) in videos.items() if np.isfinite(quality).any()}
+    with_face = {key for key, entry in videos.items() if np.isfinite(entry[0]).any()}
     usable, counts = protocol.evaluable(with_face)
     coverage = {**counts, **sv.protocol_coverage([(p.key1, p.key2) for p in protocol.pairs], set(videos), with_face)}
     pairs = [(p.key1, p.key2, p.same, p.fold) for p in usable]
@@ -79,10 +94,13 @@ def ytf(scores_file, protocol_path, extra_pairs, k_values, seed, edc_frames, out
         "ks": list(ks),
         "seed": seed,
         "coverage": coverage,
-        "protocol": sv.evaluate(videos, pairs, ks=ks, seed=seed) if pairs else None,
+        "rules": list(rules),
+        "temperature": temperature,
+        "protocol": sv.evaluate(videos, pairs, ks=ks, rules=rules, seed=seed, temperature=temperature) if pairs else None,
     }
     if extra_pairs:
-        result["extra"] = sv.evaluate_extra(videos, sv.extra_pairs(with_face), ks=ks, seed=seed)
+        result["extra"] = sv.evaluate_extra(videos, sv.extra_pairs(with_face), ks=ks, rules=rules, seed=seed, temperature=temperature,
+                                            bootstrap=bootstrap)
     if edc_frames:
         faces = {key: videos[key] for key in with_face}
         result["frame_edc"] = sv.frame_level_edc(faces, {key: sv.person_of(key) for key in faces}, frames_per_video=edc_frames, seed=seed)

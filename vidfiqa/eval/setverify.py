@@ -18,7 +18,13 @@ Conventions fixed here:
   depend on which other videos or pairs happen to be present.
 
 ``videos`` everywhere maps a key ``"Person/video"`` to ``(quality (F,), embeddings (F, D))`` with
-frames in temporal order (rows of frames without a face may hold anything, NaN typically).
+frames in temporal order (rows of frames without a face may hold anything, NaN typically), or
+to ``(quality, embeddings, diversity_embeddings)``: the ``selected`` rule keeps its frames apart
+with the third (the student's own embeddings, as `vidfiqa run` does), else with the second.
+
+Rules: ``quality`` / ``random`` / ``first`` take k frames with equal weights; ``weighted`` takes
+every frame, weighted by a softmax over quality (``temperature``; k does not apply);
+``selected`` takes the k frames `vidfiqa run`'s diverse selection picks (select/template_rules.py).
 """
 
 from __future__ import annotations
@@ -34,12 +40,17 @@ from . import edc
 from .verification import Pairs, comparison_scores
 from .verification import tar_at_far as _tar_at_far
 
-SELECTIONS = ("quality", "random", "first")
+SELECTIONS = ("quality", "random", "first", "weighted", "selected")
+TOP_K_RULES = ("quality", "random", "first")  # k frames, equal weights
 DEFAULT_KS = (1, 3, 5, None)
+#: The ``weighted`` rule's softmax temperature for the bundled student's quality, chosen on the
+#: choice half of the YouTube Faces dev people (benchmarks/ytf_templates.py).
+DEFAULT_TEMPERATURE = 0.05
+VIDEO_FPS = 25.0  # YouTube Faces frame numbers -> seconds, for the ``selected`` rule's time terms
 FAR = 1e-2
 N_FOLDS = 10
 
-Videos = Mapping[str, tuple[np.ndarray, np.ndarray]]
+Videos = Mapping[str, tuple]  # (quality, embeddings) or (quality, embeddings, diversity embeddings)
 
 
 # ----------------------------------------------------------------------------- templates
@@ -50,8 +61,8 @@ def select_frames(quality: np.ndarray, k: int | None, rule: str, rng: np.random.
     drawn from ``rng``; ``first``: the first k frames.  Only frames with a finite quality (a face)
     are candidates; with fewer than k of them all are taken, with none the result is empty.
     """
-    if rule not in SELECTIONS:
-        raise ValueError(f"unknown frame selection {rule!r}: choose from {', '.join(SELECTIONS)}")
+    if rule not in TOP_K_RULES:
+        raise ValueError(f"unknown frame selection {rule!r}: choose from {', '.join(TOP_K_RULES)}")
     if k is not None and k < 1:
         raise ValueError(f"k must be at least 1 (or None for all frames), got {k}")
     quality = np.asarray(quality, dtype=np.float64)
@@ -83,25 +94,35 @@ def _video_rng(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))])
 
 
-def video_template(videos: Videos, key: str, k: int | None, rule: str, seed: int = 0) -> np.ndarray:
-    """The template of video ``key`` from the frames ``rule`` selects."""
+def video_template(videos: Videos, key: str, k: int | None, rule: str, seed: int = 0, temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
+    """The template of video ``key`` by ``rule`` (see the module docstring)."""
+    from ..select.template_rules import selected_frames, weighted_template
+
     if key not in videos:
         raise ValueError(f"video {key!r} is not among the videos given")
-    quality, embeddings = videos[key]
-    chosen = select_frames(quality, k, rule, _video_rng(seed, key))
-    if chosen.size == 0:
+    quality, embeddings = videos[key][0], np.asarray(videos[key][1])
+    if not np.isfinite(np.asarray(quality, np.float64)).any():
         raise ValueError(f"video {key!r} has no frame with a face, so no template")
-    return template(np.asarray(embeddings)[chosen])
+    if rule == "weighted":
+        return weighted_template(embeddings, quality, temperature)
+    if rule == "selected":
+        diversity = np.asarray(videos[key][2]) if len(videos[key]) > 2 else embeddings
+        times = np.arange(len(quality)) / VIDEO_FPS
+        chosen = selected_frames(quality, times, diversity, top_k=k if k is not None else 3)
+    else:
+        chosen = select_frames(quality, k, rule, _video_rng(seed, key))
+    return template(embeddings[chosen])
 
 
-def pair_scores(videos: Videos, pairs: Sequence[tuple[str, str]], k: int | None, rule: str, seed: int = 0) -> np.ndarray:
+def pair_scores(videos: Videos, pairs: Sequence[tuple[str, str]], k: int | None, rule: str, seed: int = 0,
+                temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
     """Cosine similarity of the two videos' templates for each pair (one template per video,
     however many pairs it is in)."""
     if len(pairs) == 0:
         return np.zeros(0)
     keys = sorted({key for pair in pairs for key in pair})
     row = {key: i for i, key in enumerate(keys)}
-    templates = np.stack([video_template(videos, key, k, rule, seed) for key in keys])
+    templates = np.stack([video_template(videos, key, k, rule, seed, temperature) for key in keys])
     a = templates[[row[p[0]] for p in pairs]]
     b = templates[[row[p[1]] for p in pairs]]
     return np.einsum("ij,ij->i", a, b)
@@ -186,14 +207,70 @@ def _tar_entry(scores: np.ndarray, same: np.ndarray, far: float) -> dict:
 
 
 # ----------------------------------------------------------------------------- sweeps
-def _sweep(videos: Videos, keys: list[tuple[str, str]], ks, rules, seed: int, judge) -> list[dict]:
+def rule_ks(rule: str, ks: Sequence[int | None]) -> list[int | None]:
+    """The k values a rule is swept over: ``weighted`` has none (every frame counts), ``selected``
+    the integer ones (it picks at most k frames)."""
+    if rule == "weighted":
+        return [None]
+    if rule == "selected":
+        return [k for k in ks if k is not None] or [3]
+    return list(ks)
+
+
+def _sweep(videos: Videos, keys: list[tuple[str, str]], ks, rules, seed: int, judge, temperature: float = DEFAULT_TEMPERATURE) -> list[dict]:
     """One row per (rule, k): the pair scores of that selection, judged by ``judge``."""
     rows = []
     for rule in rules:
-        for k in ks:
-            scores = pair_scores(videos, keys, k, rule, seed)
-            rows.append({"rule": rule, "k": k, **judge(scores)})
+        for k in rule_ks(rule, ks):
+            scores = pair_scores(videos, keys, k, rule, seed, temperature)
+            extra = {"temperature": temperature} if rule == "weighted" else {}
+            rows.append({"rule": rule, "k": k, **extra, **judge(scores)})
     return rows
+
+
+def bootstrap_tar(scores: Mapping[str, np.ndarray], first: np.ndarray, second: np.ndarray, same: np.ndarray, videos: int,
+                  reference: str, far: float = FAR, draws: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+    """Confidence intervals for TAR@FAR over *videos*: each draw resamples the videos with
+    replacement and weighs every pair by how often its two videos were drawn (a video drawn
+    twice counts twice), the same draws for every rule, so the difference of a rule from
+    ``reference`` gets its own (paired) interval.  ``first``/``second``: the pairs' video numbers
+    (0..videos-1).  Returns ``{rule: {"tar", "low", "high", "diff", "diff_low", "diff_high",
+    "p_better"}}`` (p_better: the share of draws where the rule beats the reference)."""
+    rng = np.random.default_rng(seed)
+    same = np.asarray(same, bool)
+    names = list(scores)
+    values = {name: np.asarray(scores[name], np.float64) for name in names}
+    draws_tar = {name: np.empty(draws) for name in names}
+    for d in range(draws):
+        counts = np.bincount(rng.integers(0, videos, videos), minlength=videos).astype(np.float64)
+        weight = counts[first] * counts[second]
+        for name in names:
+            draws_tar[name][d] = weighted_tar_at_far(values[name], same, weight, far)
+    alpha = (1 - level) / 2
+    out = {}
+    for name in names:
+        t, diff = draws_tar[name], draws_tar[name] - draws_tar[reference]
+        out[name] = {"tar": tar_at_far(values[name], same, far), "low": float(np.nanquantile(t, alpha)), "high": float(np.nanquantile(t, 1 - alpha)),
+                     "diff": tar_at_far(values[name], same, far) - tar_at_far(values[reference], same, far),
+                     "diff_low": float(np.nanquantile(diff, alpha)), "diff_high": float(np.nanquantile(diff, 1 - alpha)),
+                     "p_better": float(np.mean(diff > 0))}
+    return out
+
+
+def weighted_tar_at_far(scores: np.ndarray, same: np.ndarray, weight: np.ndarray, far: float = FAR) -> float:
+    """TAR@FAR with pair weights: the threshold is the lowest impostor score above which at most
+    ``far`` of the impostor weight lies (with unit weights, :func:`tar_at_far`'s threshold)."""
+    impostor, genuine = ~same & (weight > 0), same & (weight > 0)
+    if not impostor.any() or not genuine.any():
+        return float("nan")
+    order = np.argsort(-scores[impostor], kind="stable")
+    s, w = scores[impostor][order], weight[impostor][order]
+    # The threshold is the first score (from the top) whose inclusion would accept more than
+    # ``far`` of the impostor weight; scores above it are accepted.
+    exceed = np.cumsum(w) > far * w.sum()
+    threshold = s[np.argmax(exceed)] if exceed.any() else -np.inf
+    g, gw = scores[genuine], weight[genuine]
+    return float(gw[g > threshold].sum() / gw.sum())
 
 
 def _pair_counts(same: np.ndarray) -> dict:
@@ -207,6 +284,7 @@ def evaluate(
     rules: Iterable[str] = SELECTIONS,
     seed: int = 0,
     far: float = FAR,
+    temperature: float = DEFAULT_TEMPERATURE,
 ) -> dict:
     """Protocol pairs ``(key1, key2, same, fold)``: for every (rule, k) the fold accuracy and
     TAR@FAR.  JSON-ready apart from NaN (``k`` None = all frames)."""
@@ -217,7 +295,8 @@ def evaluate(
     def judge(scores):
         return {"accuracy": fold_accuracy(scores, same, folds), **_tar_entry(scores, same, far)}
 
-    return {"protocol": f"{N_FOLDS}-fold, threshold from the other folds", **_pair_counts(same), "results": _sweep(videos, keys, list(ks), list(rules), seed, judge)}
+    return {"protocol": f"{N_FOLDS}-fold, threshold from the other folds", **_pair_counts(same),
+            "results": _sweep(videos, keys, list(ks), list(rules), seed, judge, temperature)}
 
 
 def person_of(key: str) -> str:
@@ -238,6 +317,8 @@ def evaluate_extra(
     rules: Iterable[str] = SELECTIONS,
     seed: int = 0,
     far: float = FAR,
+    temperature: float = DEFAULT_TEMPERATURE,
+    bootstrap: int = 0,
 ) -> dict:
     """Pairs without folds ``(key1, key2, same)``: accuracy at the best threshold *on these same
     pairs* (optimistic: the threshold has seen the answers) and TAR@FAR, per (rule, k)."""
@@ -250,7 +331,30 @@ def evaluate_extra(
         threshold, acc = best_threshold(scores, same)
         return {"best_threshold": threshold, "accuracy": acc, **_tar_entry(scores, same, far)}
 
-    return {"protocol": "all video pairs present, best threshold on the same pairs (optimistic)", **_pair_counts(same), "results": _sweep(videos, keys, list(ks), list(rules), seed, judge)}
+    rows = _sweep(videos, keys, list(ks), list(rules), seed, judge, temperature)
+    result = {"protocol": "all video pairs present, best threshold on the same pairs (optimistic)", **_pair_counts(same), "results": rows}
+    if bootstrap and keys:
+        # Intervals over videos for every row, and each row's difference from the all-frames mean.
+        number = {key: i for i, key in enumerate(sorted({k for pair in keys for k in pair}))}
+        first = np.array([number[a] for a, _ in keys])
+        second = np.array([number[b] for _, b in keys])
+        labelled = {row_label(row): pair_scores(videos, keys, row["k"], row["rule"], seed, temperature) for row in rows}
+        reference = row_label({"rule": "quality", "k": None})
+        if reference not in labelled:
+            labelled[reference] = pair_scores(videos, keys, None, "quality", seed, temperature)
+        intervals = bootstrap_tar(labelled, first, second, same, len(number), reference, far, draws=bootstrap, seed=seed)
+        for row in rows:
+            row["bootstrap"] = intervals[row_label(row)]
+        result["bootstrap"] = {"draws": bootstrap, "over": "videos (resampled with replacement)", "level": 0.95,
+                               "reference": "all frames (mean)"}
+    return result
+
+
+def row_label(row: Mapping) -> str:
+    """``quality k=3``, ``weighted``, ``all frames`` (every rule agrees when k is all)."""
+    if row["rule"] in TOP_K_RULES and row["k"] is None:
+        return "all frames"
+    return row["rule"] if row["k"] is None else f"{row['rule']} k={row['k']}"
 
 
 def protocol_coverage(pairs: Iterable[tuple[str, str]], present: set[str], with_face: set[str]) -> dict:
@@ -343,7 +447,7 @@ def frame_level_edc(
     person_index = {p: i for i, p in enumerate(people)}
     embeddings, quality, video_id, person_id = [], [], [], []
     for v, key in enumerate(keys):
-        q, e = videos[key]
+        q, e = videos[key][0], videos[key][1]
         faces = np.flatnonzero(np.isfinite(np.asarray(q, dtype=np.float64)))
         if faces.size > frames_per_video:
             faces = np.sort(rng.choice(faces, size=frames_per_video, replace=False))
@@ -472,9 +576,17 @@ def _extra_lines(result: Mapping) -> list[str]:
         f"| selection | k | accuracy at best threshold | TAR@FAR={FAR:g} |",
         "|---|---|---|---|",
     ]
+    boot = "bootstrap" in result
+    if boot:
+        lines[-2] = lines[-2] + " 95 % interval (videos) | difference from all frames [95 %] |"
+        lines[-1] = lines[-1] + "---|---|"
     for row in result["results"]:
         tar = _fmt(row["tar_at_far"]) + ("" if row["far_resolved"] else " (FAR not resolved)")
-        lines.append(f"| {row['rule']} | {_k_label(row['k'])} | {_fmt(row['accuracy'])} | {tar} |")
+        line = f"| {row['rule']}{' T=' + format(row['temperature'], 'g') if 'temperature' in row else ''} | {_k_label(row['k'])} | {_fmt(row['accuracy'])} | {tar} |"
+        if boot:
+            b = row["bootstrap"]
+            line += f" [{_fmt(b['low'])}, {_fmt(b['high'])}] | {b['diff']:+.3f} [{b['diff_low']:+.3f}, {b['diff_high']:+.3f}] |"
+        lines.append(line)
     return lines
 
 

@@ -52,7 +52,13 @@ def track_entry(result: TrackResult, selected: list[dict[str, Any]] | None = Non
         "quality_mean": number(result.quality_mean),
         "ended": result.ended,
         "selected": selected_fields(result) if selected is None else selected,
+        "template": template_record(result),
     }
+
+
+def template_record(result: TrackResult) -> dict[str, Any] | None:
+    """The track's template (select/template_rules.py) with its model, or None (nothing scored)."""
+    return result.face_template.record() if result.face_template is not None else None
 
 
 SERIES_COLUMNS = ["frame_index", "pts", "quality", "quality_smoothed", "detector_score", "x1", "y1", "x2", "y2"]
@@ -115,4 +121,5 @@ def event_record(result: TrackResult, stream: str, event_id: str, folder: str, s
         "num_detections": result.num_detections,
         "quality_max": number(result.quality_max),
         "selected": selected,
+        "template": template_record(result),
     }

@@ -30,6 +30,7 @@ from ..select import SelectionRule, TrackResult
 from ..select.gate import FaceGate
 from ..select.people import TrackPicks, group_people
 from ..select.persons import DEFAULT_THRESHOLD
+from ..select.template_rules import TemplateBuilder, merged
 from . import html
 from .entries import selected_fields, series_csv, track_entry
 from .images import encode_image, pick_images
@@ -48,6 +49,7 @@ class GalleryWriter:
         self.write_series = write_series
         self.gate, self.rule, self.person_threshold, self.fps = gate, rule or SelectionRule(), person_threshold, fps
         self._picks: dict[int, TrackPicks] = {}
+        self._templates: dict[int, TemplateBuilder] = {}
         self._prepare()
         self.manifest: dict[str, Any] = {
             "schema": SCHEMA,
@@ -126,6 +128,8 @@ class GalleryWriter:
             picks = TrackPicks.of(result, self.fps)
             if picks is not None:
                 self._picks[result.track_id] = picks
+            if result.face_template is not None:
+                self._templates[result.track_id] = result.face_template
         if time.monotonic() - self._last_write >= MANIFEST_EVERY_S:
             self.write_manifest()
         return entry
@@ -178,6 +182,8 @@ class GalleryWriter:
                 "num_detections": sum(m["num_detections"] for m in members),
                 "selected": [{**tracks[tid]["selected"][k], "rank": rank + 1, "track_id": tid}
                              for rank, (tid, k) in enumerate(person.picks)],
+                # Every scored face of the person's tracks, by the same rule as a track's.
+                "template": _record(merged([self._templates[tid] for tid in person.track_ids if tid in self._templates])),
             })
         return persons
 
@@ -189,6 +195,10 @@ class GalleryWriter:
             self.manifest["source"].update(source_updates)
         self.write_manifest()
         return self.manifest
+
+
+def _record(builder: TemplateBuilder | None) -> dict[str, Any] | None:
+    return builder.record() if builder is not None else None
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:

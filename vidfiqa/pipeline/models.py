@@ -109,6 +109,16 @@ def make_pipeline_scorer(settings: RunSettings, threads: int) -> QualityScorer:
     return make_scorer(s.quality_method, **({"device": s.device} if "device" in takes else {}))
 
 
+def embedding_model_name(settings: RunSettings) -> str:
+    """The model whose embeddings the pipeline keeps (and templates are made of): the student
+    (``quality_model``, or the bundled file, int8 or float), whichever method ranks the faces."""
+    from pathlib import Path
+
+    if settings.quality_model:
+        return Path(settings.quality_model).stem
+    return "ediffiqa_t_mfn_int8" if settings.student_int8 else "ediffiqa_t_mfn"
+
+
 class ModelCache:
     """One :class:`Models` per distinct set of model settings, built on first use."""
 

@@ -26,7 +26,8 @@ from ..select import SelectionRule, TrackHistory, TrackResult, finish_track
 from ..select.identity import IdentityWatch
 from ..video.shots import SceneCutDetector
 from ..video.source import Frame
-from .models import Models
+from ..select.template_rules import TemplateBuilder
+from .models import Models, embedding_model_name
 from .settings import RunSettings
 
 TrackSink = Callable[[TrackResult], object]
@@ -83,6 +84,7 @@ class TrackProcessor:
         s = self.settings = settings
         self.models, self.on_track, self.fps = models, on_track, fps
         self.rule = selection_rule(s)
+        self.embedding_model = embedding_model_name(s)
         self.tracker = ByteTracker(
             TrackerSettings(high_score=s.track_high_score, low_score=s.detect_score, new_track_score=s.track_new_score, lost_after_s=s.lost_after_s),
             step_s=step_s,
@@ -165,7 +167,8 @@ class TrackProcessor:
     def _new_history(self, track_id: int) -> TrackHistory:
         s = self.settings
         watch = IdentityWatch(threshold=s.identity_split, confirm=s.identity_confirm)
-        return TrackHistory(track_id, fps=self.fps, capacity=s.candidates, identity=watch)
+        return TrackHistory(track_id, fps=self.fps, capacity=s.candidates, identity=watch,
+                            face_template=TemplateBuilder(model=self.embedding_model))
 
     def _add(self, faces: Faces, frame: np.ndarray) -> None:
         """Record tracked faces; queue the ones that pass the size gate (and are due) for scoring."""

@@ -6,6 +6,7 @@ series itself (about 50 bytes per detection)."""
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 import cv2
@@ -13,6 +14,10 @@ import numpy as np
 
 from ..faces import Faces, object_column
 from .identity import IdentityWatch
+from .template_rules import TemplateBuilder
+
+
+RECENT_ROWS = 64  # scored rows a track remembers for moving them to the other part of a split
 
 
 @dataclass
@@ -43,6 +48,10 @@ class TrackHistory:
     # at every detection, and a long track of faces too small to score is all NaN to scan.
     recent_scores: list[float] = field(default_factory=list)
     identity: IdentityWatch = field(default_factory=IdentityWatch)
+    # The track's template (every scored face, weighted by quality: select/template_rules.py), and
+    # the last scored rows that went into it, so that a split can move them to the other part.
+    face_template: TemplateBuilder = field(default_factory=TemplateBuilder)
+    recent_rows: deque = field(default_factory=lambda: deque(maxlen=RECENT_ROWS))
 
     def __len__(self) -> int:
         return len(self.frame_index)
@@ -75,6 +84,11 @@ class TrackHistory:
         scores = faces.quality
         if scores is None:
             raise ValueError("TrackHistory.offer: faces have no quality")
+        if faces.embeddings is not None:
+            floor = faces.floor_quality if faces.floor_quality is not None else scores
+            self.face_template.add(faces.embeddings, floor)
+            for i in range(len(faces)):
+                self.recent_rows.append((int(faces.frame_index[i]), np.asarray(faces.embeddings[i], np.float32), float(floor[i])))
         for i, time_s in enumerate(self.time_of(faces)):
             quality = float(scores[i])
             key = self._bucket(time_s)
@@ -97,7 +111,18 @@ class TrackHistory:
         later = [i for i, f in enumerate(self.frame_index) if f >= frame_index]
         stays = [i for i, f in enumerate(self.frame_index) if f < frame_index]
         moved = TrackHistory(new_track_id, fps=self.fps, capacity=self.capacity,
-                             identity=IdentityWatch(self.identity.threshold, self.identity.confirm, self.identity.min_quality))
+                             identity=IdentityWatch(self.identity.threshold, self.identity.confirm, self.identity.min_quality),
+                             face_template=TemplateBuilder(self.face_template.temperature, self.face_template.model))
+        # The faces from the split on leave this track's template for the new part's (the last
+        # RECENT_ROWS scored faces are known; a split is found within a few of them).
+        later_rows = [row for row in self.recent_rows if row[0] >= frame_index]
+        if later_rows:
+            embeddings = np.stack([row[1] for row in later_rows])
+            qualities = np.array([row[2] for row in later_rows])
+            self.face_template.remove(embeddings, qualities)
+            moved.face_template.add(embeddings, qualities)
+            moved.recent_rows.extend(later_rows)
+            self.recent_rows = deque((row for row in self.recent_rows if row[0] < frame_index), maxlen=RECENT_ROWS)
         for name in ("frame_index", "pts", "quality", "face_quality", "detector_score", "boxes"):
             values = getattr(self, name)
             getattr(moved, name).extend(values[i] for i in later)

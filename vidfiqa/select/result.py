@@ -7,11 +7,14 @@ serialise them themselves (``vidfiqa.export.entries``); nothing in the analysis 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..faces import Faces
 
+if TYPE_CHECKING:
+    from .template_rules import TemplateBuilder
 
 @dataclass(frozen=True, eq=False)
 class QualitySeries:
@@ -62,7 +65,10 @@ class TrackResult:
     series: QualitySeries
     chosen: Faces
     chosen_smoothed: np.ndarray
-    template: np.ndarray | None = None  # unit vector of the track's candidates (select/persons.py); None: nothing scored
+    template: np.ndarray | None = None  # unit vector of the track's candidates, for linking tracks (select/persons.py); None: nothing scored
+    # Every scored face's embedding, weighted by quality (select/template_rules.py): the template
+    # manifests and events give users for recognition.  None: nothing scored.
+    face_template: "TemplateBuilder | None" = None
 
     @property
     def num_detections(self) -> int:

@@ -75,4 +75,5 @@ def finish_track(history: TrackHistory, ended: str, rule: SelectionRule) -> Trac
         chosen=candidates[np.asarray(picks, np.int64)],
         chosen_smoothed=smoothed[np.asarray(picks, np.int64)],
         template=template,
+        face_template=history.face_template if history.face_template.count else None,
     )

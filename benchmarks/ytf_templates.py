@@ -1,0 +1,251 @@
+"""YouTube Faces at 50 people: which frames (and weights) make the best one-vector template, per quality method.
+
+    python benchmarks/ytf_templates.py score [--methods ...]     # rescore ytf_aligned_dev, resumable
+    python benchmarks/ytf_templates.py report                    # -> results/ytf_templates.{json,md,png}
+
+Data: ../shared/data/ytf_aligned_dev (50 people, 119 videos, 5,980 tight face crops of YouTube
+Faces; see its SOURCES.txt).  ``score`` runs `vidfiqa rescore ytf` once per method:
+
+- the student (``ediffiqa``) twice, storing MobileFaceNet embeddings (what templates are made of
+  and compared with, ../shared/models/mobilefacenet_foamliu.pt) and the student's own 128-d
+  embeddings (what `vidfiqa run` keeps frames apart with, and what the product's templates are);
+- every other method with ``--embed none`` (the frames, found and aligned the same way, line up
+  by video and frame number): FROQ, the baselines (sharpness, detector confidence, embedding norm,
+  face size), FaceQAN on every frame, DifFIQA on ``--diffiqa-frames`` evenly spaced frames per
+  video with ``--diffiqa-repeats`` repeats.
+
+Embedding parquets stay in $VIDFIQA_CACHE/ytf_dev (recomputed in minutes); the quality-only ones,
+and the shards of the slow methods (so a later run resumes them), are kept in
+benchmarks/results/ytf_dev/.
+
+``report``: for each method, the frame-level EDC (normalised pAUC@0.3 at FMR 1e-2 over frames of
+different videos, `vidfiqa eval ytf`'s) and template TAR at FAR 1e-2 over every pair of videos
+(7,021: 119 videos) for each rule - all frames (the mean), top-k, random-k, first-k, weighted
+(a softmax over quality, temperature chosen on one half of the people, reported on the other
+and on all) and selected (`vidfiqa run`'s diverse picks) - with 95 % intervals over videos
+(bootstrap, the same draws for every rule, so each rule's difference from the all-frames mean
+has its own interval).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+SHARED = Path(os.environ.get("VIDFIQA_SHARED", REPO.parent / "shared"))
+ROOT = SHARED / "data" / "ytf_aligned_dev"
+CACHE = Path(os.environ.get("VIDFIQA_CACHE", Path.home() / ".cache" / "vidfiqa")) / "ytf_dev"
+KEPT = REPO / "benchmarks" / "results" / "ytf_dev"
+RESULTS = REPO / "benchmarks" / "results"
+
+FAST = ["ediffiqa", "froq", "sharpness", "detector_confidence", "embedding_norm", "face_size"]
+SLOW = ["faceqan", "diffiqa"]
+OPTIONS = {"froq": ["--option", f"calibration={REPO / 'training' / 'froq_mobilefacenet.json'}"]}
+MFN = SHARED / "models" / "mobilefacenet_foamliu.pt"
+
+
+def parquet_of(method: str, embed: str) -> Path:
+    if embed == "none":
+        return KEPT / f"{method}.parquet"
+    return CACHE / f"{method}_{embed}.parquet"
+
+
+def rescore(method: str, embed: str, extra: list[str]) -> Path:
+    out = parquet_of(method, embed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_file():
+        return out
+    command = [sys.executable, "-m", "vidfiqa", "rescore", "ytf", str(ROOT), "--method", method, "--embed", embed, "-o", str(out),
+               *OPTIONS.get(method, []), *extra]
+    if embed not in ("none", "student"):
+        command += ["--weights", str(MFN)]
+    env = {**os.environ, "VIDFIQA_WEIGHTS": str(SHARED / "models")}
+    print(" ".join(command), flush=True)
+    subprocess.run(command, check=True, env=env, cwd=REPO)
+    return out
+
+
+def score(args) -> None:
+    rescore("ediffiqa", "mobilefacenet", [])
+    rescore("ediffiqa", "student", [])
+    for method in args.methods:
+        if method == "diffiqa":
+            rescore(method, "none", ["--max-frames", str(args.diffiqa_frames), "--option", f"repeats={args.diffiqa_repeats}"])
+        else:
+            rescore(method, "none", [])
+
+
+# ---------------------------------------------------------------------- report
+def frames_table(path: Path) -> dict[tuple[str, int], tuple[float, np.ndarray | None]]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    video = table.column("video").to_pylist()
+    frame = table.column("frame_index").to_pylist()
+    quality = table.column("quality").to_pylist()
+    emb = table.column("embedding").to_pylist() if "embedding" in table.column_names else [None] * len(video)
+    return {(v, int(f)): (np.nan if q is None else float(q), None if e is None or len(e) == 0 else np.asarray(e, np.float32))
+            for v, f, q, e in zip(video, frame, quality, emb)}
+
+
+def half_of(person: str) -> str:
+    return "choose" if zlib.crc32(person.encode()) % 2 == 0 else "report"
+
+
+def build_videos(quality_rows: dict, mfn_rows: dict, student_rows: dict, template_model: str = "mobilefacenet") -> dict:
+    """key -> (quality, template embeddings, student embeddings), frames in order; a frame counts
+    when the method scored it and both embeddings exist.  ``template_model``: the embeddings the
+    templates are made of, MobileFaceNet's or the student's own (what the product's are)."""
+    by_video: dict[str, list[int]] = {}
+    for (video, frame) in mfn_rows:
+        by_video.setdefault(video, []).append(frame)
+    videos = {}
+    for video, frames in by_video.items():
+        frames.sort()
+        q, e, d = [], [], []
+        for frame in frames:
+            mq, me = mfn_rows[(video, frame)]
+            sq, se = student_rows.get((video, frame), (np.nan, None))
+            method_q = quality_rows.get((video, frame), (np.nan, None))[0]
+            if me is None or se is None:
+                continue
+            q.append(method_q)
+            e.append(me)
+            d.append(se)
+        if q and np.isfinite(q).any():
+            videos[video] = (np.asarray(q, np.float64), np.stack(e if template_model == "mobilefacenet" else d), np.stack(d))
+    return videos
+
+
+def likeness(videos: dict, k: int = 3) -> dict:
+    """Why top-k can lose to random-k: how alike the k frames each rule picks are (mean pairwise
+    cosine of their MobileFaceNet embeddings; 1 = the same picture) and how far apart in time
+    (mean frames between picks), averaged over videos."""
+    from vidfiqa.eval import setverify as sv
+    from vidfiqa.select.template_rules import selected_frames
+
+    out = {}
+    for rule in ("quality", "random", "first", "selected"):
+        cos, gap = [], []
+        for key, (q, e, d) in videos.items():
+            if rule == "selected":
+                chosen = selected_frames(q, np.arange(len(q)) / sv.VIDEO_FPS, d, top_k=k)
+            else:
+                chosen = sv.select_frames(q, k, rule, sv._video_rng(0, key))
+            if len(chosen) < 2:
+                continue
+            u = e[chosen] / np.linalg.norm(e[chosen], axis=1, keepdims=True)
+            c = u @ u.T
+            cos.append(float(c[np.triu_indices(len(chosen), 1)].mean()))
+            gap.append(float(np.diff(np.sort(chosen)).mean()))
+        out[rule] = {"mean_pairwise_cosine": round(float(np.mean(cos)), 4), "mean_frames_apart": round(float(np.mean(gap)), 1)}
+    return out
+
+
+def report(args) -> None:
+    from benchinfo import Run
+
+    from vidfiqa.eval import setverify as sv
+
+    run = Run("ytf_templates.py", sys.argv[1:])
+    mfn = frames_table(parquet_of("ediffiqa", "mobilefacenet"))
+    student = frames_table(parquet_of("ediffiqa", "student"))
+    methods = {"ediffiqa": mfn}
+    for method in FAST[1:] + SLOW:
+        path = parquet_of(method, "none")
+        if path.is_file():
+            methods[method] = frames_table(path)
+    out: dict = {"data": "ytf_aligned_dev: 50 people, 119 videos, tight face crops", "far": sv.FAR, "draws": args.draws, "methods": {}}
+    for method, rows in methods.items():
+        videos = build_videos(rows, mfn, student)
+        people = {sv.person_of(k) for k in videos}
+        entry: dict = {"videos": len(videos), "people": len(people), "frames": int(sum(np.isfinite(v[0]).sum() for v in videos.values()))}
+        entry["frame_edc"] = sv.frame_level_edc({k: (v[0], v[1]) for k, v in videos.items()}, {k: sv.person_of(k) for k in videos},
+                                                frames_per_video=args.edc_frames, seed=0)
+        # The temperature: in units of the method's own spread (its frames' standard deviation),
+        # chosen on the choice half by TAR of the weighted rule, reported on the other half.
+        spread = float(np.nanstd(np.concatenate([v[0] for v in videos.values()])))
+        halves = {h: {k: v for k, v in videos.items() if half_of(sv.person_of(k)) == h} for h in ("choose", "report")}
+        sweep = {}
+        for factor in args.temperatures:
+            t = factor * spread
+            pairs = sv.extra_pairs(halves["choose"])
+            keys = [(a, b) for a, b, _ in pairs]
+            same = np.array([s for _, _, s in pairs])
+            sweep[factor] = sv.tar_at_far(sv.pair_scores(halves["choose"], keys, None, "weighted", temperature=t), same)
+        best = max(sweep, key=lambda f: (sweep[f], f))
+        entry["temperature"] = {"spread": spread, "factors_tried": {str(f): v for f, v in sweep.items()}, "chosen_factor": best,
+                                "chosen": best * spread, "chosen_on": "choice half (TAR@FAR 1e-2 over its video pairs)"}
+        for name, subset in (("all", videos), ("report_half", halves["report"])):
+            entry[name] = sv.evaluate_extra(subset, sv.extra_pairs(subset), ks=args.ks, rules=sv.SELECTIONS, seed=0,
+                                            temperature=best * spread, bootstrap=args.draws)
+        entry["likeness_k3"] = likeness(videos)
+        if method == "ediffiqa":
+            # The product's templates are of the student's own embeddings: the same rules in them.
+            own = build_videos(rows, mfn, student, template_model="student")
+            entry["student_embeddings"] = {
+                "all": sv.evaluate_extra(own, sv.extra_pairs(own), ks=args.ks, rules=sv.SELECTIONS, seed=0, temperature=best * spread,
+                                         bootstrap=args.draws)}
+        out["methods"][method] = entry
+        print(method, {r["rule"] + str(r["k"]): round(r["tar_at_far"], 3) for r in entry["all"]["results"]}, flush=True)
+    data = run.write(RESULTS / "ytf_templates.json", out)
+    (RESULTS / "ytf_templates.md").write_text(markdown(data))
+    print(json.dumps({m: e["temperature"]["chosen"] for m, e in out["methods"].items()}))
+
+
+def markdown(data: dict) -> str:
+    from vidfiqa.eval.setverify import row_label
+
+    lines = ["# YouTube Faces dev (50 people): templates by rule and quality method", "",
+             f"TAR at FAR {data['far']:g} over every pair of the videos present; 95 % intervals over videos ({data['draws']} bootstrap draws); "
+             "difference from the all-frames mean with its own (paired) interval. Frame-level EDC: normalised pAUC@0.3 at FMR 1e-2 (lower is better).", ""]
+    for method, e in data["methods"].items():
+        edc = e["frame_edc"]
+        pauc = edc["fmr"][0]["methods"]["quality"]["normalised"]["0.3"] if "fmr" in edc else None
+        lines += [f"## {method}", "", f"{e['videos']} videos, {e['frames']} frames; frame-level EDC {pauc:.3f}" if pauc is not None else f"## {method}",
+                  f"weighted temperature {e['temperature']['chosen']:.4g} ({e['temperature']['chosen_factor']} x the quality's spread, chosen on the choice half)", ""]
+        parts = [("all", e["all"]), ("report_half", e["report_half"])]
+        if "student_embeddings" in e:
+            parts.append(("all, templates of the student's own embeddings (the product's)", e["student_embeddings"]["all"]))
+        like = e.get("likeness_k3")
+        if like:
+            lines += ["Three frames per rule, averaged over videos: " + "; ".join(
+                f"{rule}: pairwise cosine {v['mean_pairwise_cosine']:.3f}, {v['mean_frames_apart']:.1f} frames apart" for rule, v in like.items()), ""]
+        for name, result in parts:
+            lines += [f"### {name} ({result['pairs']} pairs)", "", "| rule | TAR | 95 % | vs all frames | 95 % | P(better) |", "|---|---|---|---|---|---|"]
+            for row in result["results"]:
+                b = row["bootstrap"]
+                lines.append(f"| {row_label(row)} | {row['tar_at_far']:.3f} | [{b['low']:.3f}, {b['high']:.3f}] | {b['diff']:+.3f} | "
+                             f"[{b['diff_low']:+.3f}, {b['diff_high']:+.3f}] | {b['p_better']:.2f} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("score")
+    s.add_argument("--methods", nargs="+", default=FAST[1:] + SLOW, choices=FAST + SLOW)
+    s.add_argument("--diffiqa-frames", type=int, default=3)
+    s.add_argument("--diffiqa-repeats", type=int, default=2)
+    r = sub.add_parser("report")
+    r.add_argument("--draws", type=int, default=1000)
+    r.add_argument("--edc-frames", type=int, default=20)
+    r.add_argument("--ks", type=lambda v: None if v == "all" else int(v), nargs="+", default=[1, 3, 5, 10, None])
+    r.add_argument("--temperatures", type=float, nargs="+", default=[0.1, 0.25, 0.5, 1.0, 2.0, 4.0, float("inf")])
+    args = parser.parse_args()
+    score(args) if args.command == "score" else report(args)
+
+
+if __name__ == "__main__":
+    main()
