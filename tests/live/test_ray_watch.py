@@ -82,6 +82,8 @@ def test_cameras_run_as_ray_actors_and_a_killed_one_comes_back(tmp_path):
             f"the camera is placed again and reconnects: {lines[-5:]}"
         new = lambda: [e for e in events_of(out) if e["stream"] == "cam0" and unix(e["first_seen"]) > killed_at]  # noqa: E731
         assert wait_for(lambda: bool(new()), 60), "the new actor's events reach the same sinks"
+        template = new()[0]["template"]  # the track's template travels with the event
+        assert template["dim"] == 128 and abs(sum(v * v for v in template["vector"]) - 1) < 1e-4
         # The dead actor's counts are kept; the new one's add on.
         assert watcher.metrics.get("vidfiqa_frames_processed_total", stream="cam0") > analysed_before
         assert watcher.metrics.get("vidfiqa_ray_actor_deaths_total", group="cam0") == 1
