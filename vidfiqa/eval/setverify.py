@@ -36,6 +36,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from ..boxes import l2_normalize
+from ..select.template_rules import TEMPLATE_TEMPERATURE
 from . import edc
 from .verification import Pairs, comparison_scores
 from .verification import tar_at_far as _tar_at_far
@@ -43,9 +44,9 @@ from .verification import tar_at_far as _tar_at_far
 SELECTIONS = ("quality", "random", "first", "weighted", "selected")
 TOP_K_RULES = ("quality", "random", "first")  # k frames, equal weights
 DEFAULT_KS = (1, 3, 5, None)
-#: The ``weighted`` rule's softmax temperature for the bundled student's quality, chosen on the
-#: choice half of the YouTube Faces dev people (benchmarks/ytf_templates.py).
-DEFAULT_TEMPERATURE = 0.05
+#: The ``weighted`` rule's softmax temperature for the bundled student's quality: the product's
+#: (select/template_rules.py), chosen on the choice half of the YouTube Faces dev people.
+DEFAULT_TEMPERATURE = TEMPLATE_TEMPERATURE
 VIDEO_FPS = 25.0  # YouTube Faces frame numbers -> seconds, for the ``selected`` rule's time terms
 FAR = 1e-2
 N_FOLDS = 10
