@@ -11,7 +11,8 @@
 * Milliseconds per frame at 720p and 1080p.
 
 Each for the new detector (defaults), the same detector fed every 5th frame only (what the
-default `vidfiqa run` analyses at 25 fps; its detections may come up to 4 frames later), the old
+default `vidfiqa run` analyses at 25 fps; its detections may come up to 4 frames later), the same
+with the YUV thumbnail of every frame (what `vidfiqa run` now feeds it under a stride), the old
 fixed histogram threshold (0.55, and lower values for comparison) and the new detector without
 dissolves.
 """
@@ -92,12 +93,38 @@ class EveryNth:
 
 DETECTORS = {
     "new (defaults)": lambda: SceneCutDetector(),
-    "new, every 5th frame (the default run's stride at 25 fps)": lambda: EveryNth(SceneCutDetector, 5),
+    "new, every 5th frame only (the default run before every frame gave a thumbnail)": lambda: EveryNth(SceneCutDetector, 5),
+    "new, every 5th frame analysed, every frame's YUV thumbnail (the default run since they were added)": lambda: EveryFrameThumbnails(5),
     "new, cuts only (dissolve=False)": lambda: SceneCutDetector(dissolve=False),
     "old fixed histogram 0.55": lambda: FixedHistogram(0.55),
     "old fixed histogram 0.30": lambda: FixedHistogram(0.30),
     "old fixed histogram 0.20": lambda: FixedHistogram(0.20),
 }
+
+
+class EveryFrameThumbnails:
+    """What `vidfiqa run` does under a stride: every ``stride``-th frame is analysed, but the cut
+    detector is fed the thumbnail of every decoded frame, taken from its YUV 4:2:0 planes
+    (``yuv_thumbnail``; here the RGB frame is converted to YUV first, as a decoder would give
+    it).  A boundary is reported on the first analysed frame from it on."""
+
+    def __init__(self, stride: int):
+        self.detector, self.stride, self.seen, self.pending, self.last_kind = SceneCutDetector(), stride, -1, "", ""
+
+    def __call__(self, frame: np.ndarray) -> bool:
+        import av
+
+        from vidfiqa.video.shots import yuv_thumbnail
+
+        self.seen += 1
+        yuv = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[: frame.shape[0] // 2 * 2, : frame.shape[1] // 2 * 2]),
+                                         format="rgb24").reformat(format="yuv420p")
+        if self.detector.observe(yuv_thumbnail(yuv)):
+            self.pending = self.detector.last_kind
+        if self.seen % self.stride or not self.pending:
+            return False
+        self.last_kind, self.pending = self.pending, ""
+        return True
 
 
 def read(path: Path, limit: int | None = None, size: tuple[int, int] | None = None) -> list[np.ndarray]:

@@ -89,3 +89,42 @@ def test_continuous_shots_have_no_cut():
     """A jerky clip (repeated frames, then jumps) and a camera pan: one shot each."""
     for clip in ("videos/liveportrait_d12.mp4", "videos/ytf_Aishwarya_Rai_0.avi"):
         assert _detections(_read(clip)) == [], clip
+
+
+@pytest.mark.parametrize("clip", ["azurevi_avenger2_cuts.mp4", "azurevi_friends_cuts.mp4"])
+def test_a_strided_run_still_sees_every_cut_through_the_thumbnails_of_skipped_frames(clip):
+    """At stride 6 (5 analysed frames a second of 30 fps) the decoder hands each analysed frame
+    the thumbnails of the frames before it; fed those, the detector finds each of the excerpt's
+    three cuts (ground truth by inspection: benchmarks/shots_ground_truth.json) at the first
+    analysed frame after it, and nothing else."""
+    import json
+
+    from conftest import DATA, REPO, need
+    from vidfiqa.video.pyav_source import PyAVSource
+    from vidfiqa.video.shots import THUMB_H, THUMB_W
+
+    truth = json.loads((REPO / "benchmarks" / "shots_ground_truth.json").read_text())["clips"][f"edited_videos/{clip}"]
+    source = PyAVSource(str(need(DATA / "edited_videos" / clip)), stride=6)
+    source.thumbnails = True
+    detector = SceneCutDetector()
+    found, decoded, last = [], 0, -1
+    try:
+        for frame in source:
+            assert frame.thumbnails is not None and len(frame.thumbnails) == (1 if frame.index == 0 else 6)
+            assert frame.thumbnails[-1].shape == (THUMB_H, THUMB_W, 3)
+            decoded += len(frame.thumbnails)
+            last = frame.index
+            cut = False
+            for thumb in frame.thumbnails:
+                cut = detector.observe(thumb) or cut
+            if cut:
+                found.append(frame.index)
+    finally:
+        source.close()
+    # Every decoded frame up to the last analysed one gave its thumbnail (those after it precede
+    # no analysed frame).
+    assert decoded == last + 1 and source.frames_read - decoded < 6
+    cuts = [b["first"] for b in truth["boundaries"]]
+    assert len(found) == len(cuts), (found, cuts)
+    for at, cut in zip(found, cuts):
+        assert cut <= at <= cut + 6, (found, cuts)

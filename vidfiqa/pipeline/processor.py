@@ -116,7 +116,13 @@ class TrackProcessor:
         times, m = self.times, self.models
         self._video_now = frame.pts if frame.pts == frame.pts else frame.index / self.fps
         with times("scene_cut"):
-            cut = self.cut_detector(frame.image)
+            if frame.thumbnails is not None:
+                # Every decoded frame since the last analysed one: a cut between them counts here.
+                cut = False
+                for thumb in frame.thumbnails:
+                    cut = self.cut_detector.observe(thumb) or cut
+            else:
+                cut = self.cut_detector(frame.image)
         if cut:
             self._end(self.tracker.reset(), "scene_cut")
         if detected is not None and not self.searches_every_frame:

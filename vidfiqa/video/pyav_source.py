@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Generator, Iterator
 
 import av
+import cv2
+import numpy as np
 
 from ..errors import InputError
 from .source import (
@@ -53,6 +55,7 @@ class PendingFrame:
     stored_size: tuple[int, int]  # width, height as stored (before rotation)
     rotation: int
     error: str | None = None
+    thumbnails: tuple | None = None  # see Frame.thumbnails
 
     @property
     def size(self) -> tuple[int, int]:
@@ -66,7 +69,7 @@ class PendingFrame:
             self.error = f"cannot convert frame {self.index} to RGB: {error_text(err)}"
             return None
         image = rotate_upright(fit_size(image, *self.stored_size), self.rotation)
-        return Frame(index=self.index, pts=self.pts, image=image)
+        return Frame(index=self.index, pts=self.pts, image=image, thumbnails=self.thumbnails)
 
 
 class PyAVSource(FrameSource):
@@ -173,17 +176,39 @@ class PyAVSource(FrameSource):
         info = self.info
         stored_width, stored_height = rotated_size(info.width, info.height, info.rotation)  # undo the swap
         index = -1
+        between: list[np.ndarray] = []
         for index, frame in enumerate(chain([self._first], self._decoded)):
             self.frames_read = index + 1
+            if self.thumbnails:
+                between.append(self._thumbnail(frame, info.rotation))
             if index % self.stride:
                 continue  # decoded (later frames depend on it) but never converted
             if frame.pts is not None and frame.time_base is not None:
                 pts = float(frame.pts * frame.time_base - origin)
             else:
                 pts = index / info.fps if info.fps else math.nan
-            yield PendingFrame(index, pts, frame, (stored_width, stored_height), info.rotation)
+            thumbs = tuple(between) if self.thumbnails else None
+            between = []
+            yield PendingFrame(index, pts, frame, (stored_width, stored_height), info.rotation, thumbnails=thumbs)
         if self.stopped_early is None and not info.is_live:
             self.stopped_early = shortfall_reason(index + 1 + self.skipped, self.header_frames)
+
+    #: Give each frame the shot-cut thumbnails of the frames the stride skipped before it (and its
+    #: own), so the cut detector sees every frame (`vidfiqa run` turns this on under a stride).
+    thumbnails = False
+
+    @staticmethod
+    def _thumbnail(frame: av.VideoFrame, rotation: int) -> np.ndarray:
+        from .shots import SceneCutDetector, yuv_thumbnail
+
+        thumb = yuv_thumbnail(frame)
+        if thumb is None:  # another pixel format: the slow way, from the converted frame
+            thumb = SceneCutDetector._thumbnail(frame.to_ndarray(format="rgb24"))
+        if rotation:
+            from .shots import THUMB_H, THUMB_W
+
+            thumb = cv2.resize(rotate_upright(thumb, rotation), (THUMB_W, THUMB_H), interpolation=cv2.INTER_AREA)
+        return thumb
 
     def skip_nonreference(self, skip: bool) -> None:
         """Have FFmpeg skip frames no other frame refers to (the B-frames of most encodes): they

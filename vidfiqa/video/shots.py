@@ -29,12 +29,30 @@ grow with the resolution):
 from __future__ import annotations
 
 from collections import deque
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+if TYPE_CHECKING:
+    import av
+
 THUMB_W, THUMB_H = 64, 36  # content-change thumbnail (PySceneDetect works on a downscaled frame too)
 DIS_W, DIS_H = 32, 18  # dissolve vectors: half that again, which also tolerates small motion
+
+
+def yuv_thumbnail(frame: "av.VideoFrame") -> np.ndarray | None:
+    """A THUMB_W x THUMB_H RGB thumbnail straight from a decoded YUV 4:2:0 frame's planes, without
+    converting the frame (0.25 ms for 720p, against 8 ms for FFmpeg to scale it to this size);
+    None for other pixel formats.  Not rotated: the caller rotates it as it rotates frames."""
+    if frame.format.name not in ("yuv420p", "yuvj420p"):
+        return None
+    planes = []
+    for plane in frame.planes[:3]:
+        rows = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+        k = max(1, min(rows.shape) // 72)  # every k-th pixel, as _thumbnail samples (chroma: half as many)
+        planes.append(cv2.resize(rows[::k, ::k], (THUMB_W, THUMB_H), interpolation=cv2.INTER_AREA))
+    return cv2.cvtColor(np.dstack(planes), cv2.COLOR_YUV2RGB)
 
 
 class SceneCutDetector:
@@ -102,10 +120,19 @@ class SceneCutDetector:
 
     # ------------------------------------------------------------------ decisions
     def __call__(self, frame: np.ndarray) -> bool:
+        if self.threshold <= 0:
+            self.last_kind = ""
+            return False
+        return self.observe(self._thumbnail(frame))
+
+    def observe(self, thumb: np.ndarray) -> bool:
+        """The same decision from a frame's RGB thumbnail (THUMB_H x THUMB_W x 3) made elsewhere:
+        a decoder that skips frames for a stride still gives the thumbnail of each
+        (``yuv_thumbnail``), so a cut between two analysed frames is seen.  One stream of frames
+        must get all of its thumbnails the same way."""
         self.last_kind = ""
         if self.threshold <= 0:
             return False
-        thumb = self._thumbnail(frame)
         hsv = cv2.cvtColor(thumb, cv2.COLOR_RGB2HSV).astype(np.int16)
         previous, self._previous = self._previous, hsv
         self._since += 1

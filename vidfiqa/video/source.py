@@ -66,6 +66,9 @@ class Frame:
     index: int  # 0-based position among all frames of the source (before stride)
     pts: float  # seconds from the stream start, from container timestamps; NaN if unknown
     image: np.ndarray  # (H, W, 3) RGB uint8, C-contiguous, upright
+    # Shot-cut thumbnails (video/shots.py) of every frame decoded since the previous frame given,
+    # this one last, when the source makes them (PyAVSource.thumbnails); None: it does not.
+    thumbnails: tuple[np.ndarray, ...] | None = None
 
 
 class FrameSource(ABC):
