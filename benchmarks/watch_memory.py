@@ -42,13 +42,14 @@ def status_kib(pid: int, field: str) -> float:
     return float("nan")
 
 
-def measure(cameras: int, clip: Path, seconds: float, work: Path, extra_args: tuple[str, ...] = (), tag: str = "") -> dict:
+def measure(cameras: int, clip: Path, seconds: float, work: Path, extra_args: tuple[str, ...] = (), tag: str = "",
+            stream_lines: str = "") -> dict:
     folder = work / f"cams{cameras}{tag}"
     (folder / "streams").mkdir(parents=True)
     files = []
     for i in range(cameras):
         path = folder / "streams" / f"cam{i}.toml"
-        path.write_text(f'[stream]\nname = "cam{i}"\nurl = "{clip}"\nloop = true\n')
+        path.write_text(f'[stream]\nname = "cam{i}"\nurl = "{clip}"\nloop = true\n{stream_lines}')
         files.append(str(path))
     log = open(folder / "watch.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "vidfiqa", "watch", *files, "-o", str(folder / "out"), "--duration", str(seconds), "--no-metrics", *extra_args],
@@ -102,13 +103,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clip", type=Path, default=SHARED / "data" / "videos" / "liveportrait_s18.mp4")
+    parser.add_argument("--fps-cap", type=float, default=None, help="fps_cap in every stream file (default: the pipeline's, 5)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "watch_memory_vm.json")
     args = parser.parse_args()
     load_start = os.getloadavg()
     runs, pairs = [], []
     for repeat in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
-            these = [measure(n, args.clip.resolve(), args.seconds, Path(tmp)) for n in args.cameras]
+            lines = f"fps_cap = {args.fps_cap}\n" if args.fps_cap else ""
+            these = [measure(n, args.clip.resolve(), args.seconds, Path(tmp), stream_lines=lines) for n in args.cameras]
         for r in these:
             r["repeat"] = repeat
         runs += these
@@ -119,6 +122,7 @@ def main() -> None:
     report = {
         "benchmark": "watch_memory",
         "clip": str(args.clip.name),
+        "fps_cap": args.fps_cap,
         "seconds": args.seconds,
         "runs": runs,
         "rss_per_added_camera_mib": statistics.median(pairs) if pairs else None,
