@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from .errors import ConfigError
@@ -27,7 +28,24 @@ def connect_ray(address: str, num_cpus: int | None = None) -> Any:
                 except ConnectionError:  # no cluster to join on this machine: run one here
                     ray.init(num_cpus=num_cpus, **kwargs)
             else:
+                _reachable(address)
                 ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as err:
             raise ConfigError(f"--ray {address}: cannot connect to a Ray cluster ({' '.join(str(err).split())[:200]})") from None
     return ray
+
+
+PROBE_TIMEOUT_S = 5.0
+
+
+def _reachable(address: str) -> None:
+    """Refuse at once an address where nothing listens: Ray itself retries an unreachable head
+    for minutes, printing warnings."""
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray {address}: expected auto, local, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as err:
+        raise ConfigError(f"--ray {address}: no Ray head answers there ({err.strerror or err})") from None

@@ -99,3 +99,24 @@ def test_cameras_run_as_ray_actors_and_a_killed_one_comes_back(tmp_path):
     assert summary["streams"]["cam0"]["events"] >= 2 and summary["streams"]["cam1"]["events"] >= 1
     assert any('"camera actor lost' in line for line in lines)
     assert ray.is_initialized() == ray_before, "a local instance the watch started is shut down, one it joined is left"
+
+
+def test_a_ray_address_where_nothing_listens_is_one_line_at_once(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    need_module("ray", "the ray extra: pip install -e '.[ray]'")
+    with socket.socket() as probe:  # a free port, closed again: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stream = tmp_path / "cam.toml"
+    stream.write_text(f'[stream]\nname = "cam"\nurl = "{SAMPLE}"\n')
+    started = time.monotonic()
+    for address in (f"127.0.0.1:{port}", "not-an-address"):
+        res = subprocess.run([sys.executable, "-m", "vidfiqa", "watch", str(stream), "-o", str(tmp_path / "out"), "--ray", address,
+                              "--no-metrics"], capture_output=True, text=True, timeout=120)
+        assert res.returncode == 2, res.stderr
+        lines = [line for line in res.stderr.splitlines() if line.strip()]
+        assert lines[-1].startswith("vidfiqa: error: --ray") and "Traceback" not in res.stderr, res.stderr
+    assert time.monotonic() - started < 60, "refused at once, not after Ray's own minutes of retries"
