@@ -190,12 +190,14 @@ class PyAVSource(FrameSource):
             thumbs = tuple(between) if self.thumbnails else None
             between = []
             yield PendingFrame(index, pts, frame, (stored_width, stored_height), info.rotation, thumbnails=thumbs)
-        if self.stopped_early is None and not info.is_live:
+        if self.stopped_early is None and not info.is_live and not self._skipping_nonreference:
+            # (Frames skipped as unreferenced are never counted: no shortfall can be told then.)
             self.stopped_early = shortfall_reason(index + 1 + self.skipped, self.header_frames)
 
     #: Give each frame the shot-cut thumbnails of the frames the stride skipped before it (and its
     #: own), so the cut detector sees every frame (`vidfiqa run` turns this on under a stride).
     thumbnails = False
+    _skipping_nonreference = False  # set once any frame may have been skipped as unreferenced
 
     @staticmethod
     def _thumbnail(frame: av.VideoFrame, rotation: int) -> np.ndarray:
@@ -216,6 +218,7 @@ class PyAVSource(FrameSource):
         its 25 frames a second) can do without them.  Reference frames decode exactly as before;
         a stream without such frames is unaffected.  Takes effect from the next packet."""
         self._stream.codec_context.skip_frame = "NONREF" if skip else "DEFAULT"
+        self._skipping_nonreference = self._skipping_nonreference or skip
 
     def _time_origin(self, first: av.VideoFrame) -> Fraction:
         """Zero of ``Frame.pts``: the stream's start time (as decord and players count), or the
