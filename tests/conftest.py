@@ -212,6 +212,19 @@ def student():
     return EDifFIQA()
 
 
+class LogLines:
+    """A stream for ``Logger`` that keeps every line written in ``lines`` (a list of one's own)."""
+
+    def __init__(self, lines: list | None = None):
+        self.lines = [] if lines is None else lines
+
+    def write(self, text: str) -> None:
+        self.lines.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def small_disk(path: Path, kilobytes: int, read_only: bool = False):
     """A real tmpfs of ``kilobytes`` at ``path`` (yields True), or nothing (False) where this

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import REPO, need_module
+from conftest import REPO, LogLines, need_module
 from vidfiqa.live.config import load_stream
 from vidfiqa.live.events import Retention
 from vidfiqa.live.watch import Logger
@@ -51,15 +51,7 @@ def test_cameras_run_as_ray_actors_and_a_killed_one_comes_back(tmp_path):
         configs.append(load_stream(path))
     out = tmp_path / "out"
     lines: list[str] = []
-
-    class Capture:
-        def write(self, text):
-            lines.append(text)
-
-        def flush(self):
-            pass
-
-    watcher = RayWatcher(configs, out, retention=Retention(), address="local", num_cpus=2, log=Logger("json", stream=Capture()),
+    watcher = RayWatcher(configs, out, retention=Retention(), address="local", num_cpus=2, log=Logger("json", stream=LogLines(lines)),
                          metrics_port=0)
     runner = threading.Thread(target=watcher.run, args=(240,), daemon=True)
     runner.start()

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO, small_disk
+from conftest import REPO, LogLines, small_disk
 from vidfiqa.errors import ConfigError
 from vidfiqa.faces import Faces, object_column
 from vidfiqa.live.config import load_stream
@@ -124,16 +124,12 @@ def stream_file(tmp_path: Path, url: str, **extra) -> Path:
     return path
 
 
-def watcher_for(tmp_path: Path, url: str, log_lines: list, max_track_s: float | None = None, **kwargs) -> Watcher:
-    class Capture:
-        def write(self, text):
-            log_lines.append(text)
-
-        def flush(self):
-            pass
-
-    cfg = load_stream(stream_file(tmp_path, url, **({"max_track_s": max_track_s} if max_track_s else {})))
-    return Watcher([cfg], tmp_path / "out", Retention(), log=Logger("json", stream=Capture()), **kwargs)
+def watcher_for(tmp_path: Path, url: str, log_lines: list, max_track_s: float | None = None, stream: dict | None = None,
+                **kwargs) -> Watcher:
+    """A Watcher of one stream file (``stream``: extra keys for it); its log lines go to ``log_lines``."""
+    extra = {**({"max_track_s": max_track_s} if max_track_s else {}), **(stream or {})}
+    cfg = load_stream(stream_file(tmp_path, url, **extra))
+    return Watcher([cfg], tmp_path / "out", Retention(), log=Logger("json", stream=LogLines(log_lines)), **kwargs)
 
 
 def run_in_thread(watcher: Watcher, seconds: float) -> threading.Thread:
@@ -687,16 +683,7 @@ def test_a_replayed_recording_loops_seamlessly_while_unreferenced_frames_are_ski
     (84 of every 120 frames decoded) and, at the end of the file, starts again at once - not a
     'truncated file' error and a reconnect with backoff."""
     lines: list = []
-
-    class Capture:
-        def write(self, text):
-            lines.append(text)
-
-        def flush(self):
-            pass
-
-    cfg = load_stream(stream_file(tmp_path, str(SAMPLE), loop=True))
-    watcher = Watcher([cfg], tmp_path / "out", Retention(), log=Logger("json", stream=Capture()), metrics_port=None)
+    watcher = watcher_for(tmp_path, str(SAMPLE), lines, stream={"loop": True}, metrics_port=None)
     summary = watcher.run(duration_s=12)["streams"]["cam"]
     assert summary["reconnects"] == 0 and not any("reconnecting" in line for line in lines), lines[-3:]
     assert summary["frames_processed"] >= 40  # about 5 a second

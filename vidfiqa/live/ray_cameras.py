@@ -310,12 +310,7 @@ class RayWatcher(Watcher):
                 p.actor = None
         for outbox in self.outboxes.values():
             outbox.close()
-        if self.webhook is not None:
-            self.webhook.close(deadline_s=5.0)
-        if self.mqtt is not None:
-            self.mqtt.close(deadline_s=5.0)
-        if self.server is not None:
-            self.server.close()
+        self._close_sinks()
         if ray is not None and self._owns_ray:
             ray.shutdown()
         self._write_summary()

@@ -207,13 +207,17 @@ class Watcher:
             worker.join(timeout=60)  # flushes its open tracks as events
         for batched in self.batched.values():
             batched.close()
+        self._close_sinks()
+        self._write_summary()
+
+    def _close_sinks(self) -> None:
+        """Give the webhook and MQTT a few seconds to drain, and stop serving metrics."""
         if self.webhook is not None:
             self.webhook.close(deadline_s=5.0)
         if self.mqtt is not None:
             self.mqtt.close(deadline_s=5.0)
         if self.server is not None:
             self.server.close()
-        self._write_summary()
 
     def _write_summary(self) -> None:
         if self.writes_summary:
