@@ -112,3 +112,15 @@ def test_a_ray_address_where_nothing_listens_is_one_line_at_once(tmp_path):
         lines = [line for line in res.stderr.splitlines() if line.strip()]
         assert lines[-1].startswith("vidfiqa: error: --ray") and "Traceback" not in res.stderr, res.stderr
     assert time.monotonic() - started < 60, "refused at once, not after Ray's own minutes of retries"
+
+
+def test_an_actors_relay_keeps_the_newest_events_and_counts_losses_per_stream():
+    from vidfiqa.live.ray_cameras import EventRelay
+
+    relay = EventRelay(limit=3)
+    for stream in ("a", "a", "b", "b", "b"):
+        relay.emit(stream, object(), lambda pts: 100.0 + pts, segment=1)  # type: ignore[arg-type]
+    kept = relay.take()
+    assert [item[0] for item in kept] == ["b", "b", "b"] and relay.lost == {"a": 2}
+    assert all(item[2] == 100.0 for item in kept), "the stream's wall-clock start travels with each event"
+    assert relay.take() == []

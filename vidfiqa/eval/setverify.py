@@ -248,11 +248,12 @@ def bootstrap_tar(scores: Mapping[str, np.ndarray], first: np.ndarray, second: n
         for name in names:
             draws_tar[name][d] = weighted_tar_at_far(values[name], same, weight, far)
     alpha = (1 - level) / 2
+    point = {name: tar_at_far(values[name], same, far) for name in names}
     out = {}
     for name in names:
         t, diff = draws_tar[name], draws_tar[name] - draws_tar[reference]
-        out[name] = {"tar": tar_at_far(values[name], same, far), "low": float(np.nanquantile(t, alpha)), "high": float(np.nanquantile(t, 1 - alpha)),
-                     "diff": tar_at_far(values[name], same, far) - tar_at_far(values[reference], same, far),
+        out[name] = {"tar": point[name], "low": float(np.nanquantile(t, alpha)), "high": float(np.nanquantile(t, 1 - alpha)),
+                     "diff": point[name] - point[reference],
                      "diff_low": float(np.nanquantile(diff, alpha)), "diff_high": float(np.nanquantile(diff, 1 - alpha)),
                      "p_better": float(np.mean(diff > 0))}
     return out

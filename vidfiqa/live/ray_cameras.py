@@ -52,7 +52,7 @@ class EventRelay:
         self._items: deque[tuple[str, TrackResult, float, int, int | None]] = deque()
         self._lock = threading.Lock()
         self.limit = limit
-        self.lost = 0  # pushed out before the driver came for them
+        self.lost: dict[str, int] = {}  # per stream: pushed out before the driver came for them
 
     def emit(self, stream: str, result: TrackResult, wall_of: Callable[[float], float], segment: int = 1,
              person_id: int | None = None) -> None:
@@ -61,8 +61,8 @@ class EventRelay:
         with self._lock:
             self._items.append((stream, result, wall_of(0.0), segment, person_id))
             while len(self._items) > self.limit:
-                self._items.popleft()
-                self.lost += 1
+                gone = self._items.popleft()[0]
+                self.lost[gone] = self.lost.get(gone, 0) + 1
 
     def take(self) -> list[tuple[str, TrackResult, float, int, int | None]]:
         with self._lock:
@@ -102,7 +102,7 @@ class CameraGroup:
         w = self.watcher
         return {
             "events": self.relay.take(),
-            "relay_lost": self.relay.lost,
+            "relay_lost": dict(self.relay.lost),
             "metrics": list(w.metrics.snapshot().items()),
             "health": w.health()["streams"],
             "info": {cfg.name: w._worker_info(cfg.name) for cfg in w.streams},
@@ -135,7 +135,7 @@ class Placement:
     pid: int | None = None
     ended: bool = False
     last_error: str | None = None
-    relay_lost: int = 0
+    relay_lost: dict = field(default_factory=dict)  # the current actor's relay losses per stream
     counters: dict = field(default_factory=dict)  # the current actor's last counter values
     base: dict = field(default_factory=dict)  # counts of the actors before it
     health: dict = field(default_factory=dict)
@@ -219,7 +219,7 @@ class RayWatcher(Watcher):
         p.last_error = f"{type(err).__name__}: {first}"
         for key, value in p.counters.items():  # its counts stay counted; the next actor's add on
             p.base[key] = p.base.get(key, 0.0) + value
-        p.counters = {}
+        p.counters, p.relay_lost = {}, {}
         p.actor, p.failures = None, p.failures + 1
         cfg = p.configs[0]
         delay = reconnect_delay(p.failures, cfg.reconnect_min_s, cfg.reconnect_max_s)
@@ -245,9 +245,9 @@ class RayWatcher(Watcher):
                 p.counters[key] = value
                 value = sum(q.base.get(key, 0.0) + q.counters.get(key, 0.0) for q in self.placements)
             self.metrics.set(name, value, **dict(labels))
-        if news["relay_lost"] > p.relay_lost:
-            for name in p.names[:1]:
-                self.metrics.inc("vidfiqa_events_lost_total", news["relay_lost"] - p.relay_lost, stream=name)
+        for name, lost in news["relay_lost"].items():
+            if lost > p.relay_lost.get(name, 0):
+                self.metrics.inc("vidfiqa_events_lost_total", lost - p.relay_lost.get(name, 0), stream=name)
         p.relay_lost = news["relay_lost"]
         for stream, result, wall_start, segment, person_id in news["events"]:
             self.outboxes[stream].add(result, segment, person_id, functools.partial(operator.add, wall_start))
