@@ -254,12 +254,13 @@ class Watcher:
                 }
                 for cfg in self.streams
             },
+            # From the counters, so a Ray driver reports its actors' batching too; None: none batched.
             "batching": {
                 model: {"calls": int(m.get("vidfiqa_batch_calls_total", model=model)),
                         "requests": int(m.get("vidfiqa_batch_requests_total", model=model)),
                         "items": int(m.get("vidfiqa_batch_items_total", model=model))}
                 for model in ("detect", "score", "embed") if m.get("vidfiqa_batch_calls_total", model=model)
-            } if self.batched else None,
+            } or None,
             "mqtt": None if self.mqtt is None else {
                 "broker": self.mqtt.shown,
                 "published": self.mqtt.published,
