@@ -212,6 +212,26 @@ def student():
     return EDifFIQA()
 
 
+def wait_for(condition, timeout: float, step: float = 0.2) -> bool:
+    """Poll ``condition()`` until it is true (True) or ``timeout`` seconds pass (False)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return False
+
+
+def events_of(out: Path) -> list[dict]:
+    """The events a watch wrote to ``out/events.jsonl`` so far."""
+    import json
+
+    path = out / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
 class LogLines:
     """A stream for ``Logger`` that keeps every line written in ``lines`` (a list of one's own)."""
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from pathlib import Path
 
-from conftest import REPO, LogLines, need_module
+from conftest import REPO, LogLines, events_of, need_module, wait_for
 from vidfiqa.live.config import load_stream
 from vidfiqa.live.events import Retention
 from vidfiqa.live.watch import Logger
@@ -16,24 +15,10 @@ from vidfiqa.live.watch import Logger
 SAMPLE = REPO / "samples" / "astronaut.mp4"
 
 
-def events_of(out: Path) -> list[dict]:
-    path = out / "events.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
 def unix(stamp: str) -> float:
     import datetime as dt
 
     return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
-def wait_for(condition, timeout: float, step: float = 0.25) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return False
 
 
 def test_cameras_run_as_ray_actors_and_a_killed_one_comes_back(tmp_path):

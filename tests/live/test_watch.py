@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO, LogLines, small_disk
+from conftest import REPO, LogLines, events_of, small_disk, wait_for
 from vidfiqa.errors import ConfigError
 from vidfiqa.faces import Faces, object_column
 from vidfiqa.live.config import load_stream
@@ -136,20 +136,6 @@ def run_in_thread(watcher: Watcher, seconds: float) -> threading.Thread:
     thread = threading.Thread(target=watcher.run, args=(seconds,), daemon=True)
     thread.start()
     return thread
-
-
-def wait_for(condition, timeout: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return False
-
-
-def events_of(out: Path) -> list[dict]:
-    path = out / "events.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 # ------------------------------------------------------------------------ configuration
