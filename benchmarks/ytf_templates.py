@@ -152,6 +152,37 @@ def likeness(videos: dict, k: int = 3) -> dict:
     return out
 
 
+def joint_edc(per_method: dict[str, dict], frames_per_video: int, seed: int = 0) -> dict:
+    """Frame-level EDC of every method on the same frames and pairs (frames of different videos,
+    up to ``frames_per_video`` per video among those every method scored), for one plot."""
+    from vidfiqa.eval import edc
+    from vidfiqa.eval import setverify as sv
+    from vidfiqa.eval.verification import comparison_scores
+
+    rng = np.random.default_rng(seed)
+    names = list(per_method)
+    keys = sorted(set.intersection(*(set(v) for v in per_method.values())))
+    people = {p: i for i, p in enumerate(sorted({sv.person_of(k) for k in keys}))}
+    emb, video_id, person_id = [], [], []
+    quality: dict[str, list] = {name: [] for name in names}
+    for v, key in enumerate(keys):
+        q0, e = per_method[names[0]][key][0], per_method[names[0]][key][1]
+        ok = np.ones(len(q0), bool)
+        for name in names:
+            ok &= np.isfinite(per_method[name][key][0])
+        frames = np.flatnonzero(ok)
+        if frames.size > frames_per_video:
+            frames = np.sort(rng.choice(frames, size=frames_per_video, replace=False))
+        emb.append(e[frames])
+        for name in names:
+            quality[name].append(per_method[name][key][0][frames])
+        video_id.append(np.full(frames.size, v))
+        person_id.append(np.full(frames.size, people[sv.person_of(key)]))
+    pairs = sv._cross_video_pairs(np.concatenate(video_id), np.concatenate(person_id), 200_000, rng)
+    comparison = comparison_scores(np.concatenate(emb).astype(np.float64), pairs)
+    return edc.evaluate(comparison, pairs, {name: np.concatenate(q) for name, q in quality.items()}, fmrs=[1e-2], limits=[0.3], seed=seed)
+
+
 def report(args) -> None:
     from benchinfo import Run
 
@@ -198,6 +229,14 @@ def report(args) -> None:
                                          bootstrap=args.draws)}
         out["methods"][method] = entry
         print(method, {r["rule"] + str(r["k"]): round(r["tar_at_far"], 3) for r in entry["all"]["results"]}, flush=True)
+    from vidfiqa.eval import edc
+    from vidfiqa.eval.edc_plot import Panel, write_edc_plot
+
+    joint = joint_edc({m: build_videos(rows, mfn, student) for m, rows in methods.items()}, args.edc_frames)
+    entry = joint["fmr"][0]
+    write_edc_plot(RESULTS / "ytf_templates_edc.png", [Panel(title="ytf_aligned_dev, frames of different videos, MobileFaceNet, FMR 1e-2",
+                                                             curves=entry["_curves"], legend_title="quality method")])
+    out["joint_frame_edc"] = {"note": "every method on the same frames (those all of them scored) and pairs", **edc.strip_curves(joint)}
     data = run.write(RESULTS / "ytf_templates.json", out)
     (RESULTS / "ytf_templates.md").write_text(markdown(data))
     print(json.dumps({m: e["temperature"]["chosen"] for m, e in out["methods"].items()}))
