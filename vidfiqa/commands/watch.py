@@ -23,7 +23,7 @@ import click
 @click.option("--batch/--no-batch", "batch", default=None, help="Batch the model calls of cameras that share models into shared calls [default: when the models run on a GPU; on CPUs it analysed no more frames, see README].")
 @click.option("--batch-wait-ms", type=click.FloatRange(0, 1000), default=20.0, show_default=True, help="How long a camera's frame or faces may wait for other cameras' to share a batched model call.")
 @click.option("--ray", "ray_address", default=None, metavar="auto|local|ADDRESS", help="Run the cameras as Ray actors: 'local' starts Ray here, 'auto' joins this machine's cluster (or starts one), or a cluster address. Events, /metrics and /health stay on this machine.")
-@click.option("--ray-cameras-per-actor", type=click.IntRange(1), default=1, show_default=True, help="Cameras per Ray actor (they share models and batch their calls).")
+@click.option("--ray-cameras-per-actor", type=click.IntRange(1), default=1, show_default=True, help="Cameras per Ray actor (they share models, and batch their calls as --batch says).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Log lines on stderr.")
 def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_header_env, mqtt_url, mqtt_topic, webhook_timeout, keep_count, keep_days, keep_mb, duration, batch, batch_wait_ms, ray_address, ray_cameras_per_actor, log_format):
     """Watch cameras (STREAMS: stream definition files, see streams/README.md) and write one
