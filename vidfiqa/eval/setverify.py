@@ -218,14 +218,18 @@ def rule_ks(rule: str, ks: Sequence[int | None]) -> list[int | None]:
     return list(ks)
 
 
-def _sweep(videos: Videos, keys: list[tuple[str, str]], ks, rules, seed: int, judge, temperature: float = DEFAULT_TEMPERATURE) -> list[dict]:
-    """One row per (rule, k): the pair scores of that selection, judged by ``judge``."""
+def _sweep(videos: Videos, keys: list[tuple[str, str]], ks, rules, seed: int, judge, temperature: float = DEFAULT_TEMPERATURE,
+           scores_by_label: dict[str, np.ndarray] | None = None) -> list[dict]:
+    """One row per (rule, k): the pair scores of that selection, judged by ``judge``; each row's
+    scores are also kept in ``scores_by_label`` (by :func:`row_label`) when it is given."""
     rows = []
     for rule in rules:
         for k in rule_ks(rule, ks):
             scores = pair_scores(videos, keys, k, rule, seed, temperature)
             extra = {"temperature": temperature} if rule == "weighted" else {}
             rows.append({"rule": rule, "k": k, **extra, **judge(scores)})
+            if scores_by_label is not None:
+                scores_by_label[row_label(rows[-1])] = scores
     return rows
 
 
@@ -333,14 +337,14 @@ def evaluate_extra(
         threshold, acc = best_threshold(scores, same)
         return {"best_threshold": threshold, "accuracy": acc, **_tar_entry(scores, same, far)}
 
-    rows = _sweep(videos, keys, list(ks), list(rules), seed, judge, temperature)
+    labelled: dict[str, np.ndarray] = {}
+    rows = _sweep(videos, keys, list(ks), list(rules), seed, judge, temperature, scores_by_label=labelled)
     result = {"protocol": "all video pairs present, best threshold on the same pairs (optimistic)", **_pair_counts(same), "results": rows}
     if bootstrap and keys:
         # Intervals over videos for every row, and each row's difference from the all-frames mean.
         number = {key: i for i, key in enumerate(sorted({k for pair in keys for k in pair}))}
         first = np.array([number[a] for a, _ in keys])
         second = np.array([number[b] for _, b in keys])
-        labelled = {row_label(row): pair_scores(videos, keys, row["k"], row["rule"], seed, temperature) for row in rows}
         reference = row_label({"rule": "quality", "k": None})
         if reference not in labelled:
             labelled[reference] = pair_scores(videos, keys, None, "quality", seed, temperature)

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from .shots import THUMB_H, THUMB_W, SceneCutDetector, yuv_thumbnail
 from .source import (
     Frame,
     FrameSource,
@@ -201,14 +202,10 @@ class PyAVSource(FrameSource):
 
     @staticmethod
     def _thumbnail(frame: av.VideoFrame, rotation: int) -> np.ndarray:
-        from .shots import SceneCutDetector, yuv_thumbnail
-
         thumb = yuv_thumbnail(frame)
         if thumb is None:  # another pixel format: the slow way, from the converted frame
             thumb = SceneCutDetector._thumbnail(frame.to_ndarray(format="rgb24"))
         if rotation:
-            from .shots import THUMB_H, THUMB_W
-
             thumb = cv2.resize(rotate_upright(thumb, rotation), (THUMB_W, THUMB_H), interpolation=cv2.INTER_AREA)
         return thumb
 
