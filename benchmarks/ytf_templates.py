@@ -152,6 +152,40 @@ def likeness(videos: dict, k: int = 3) -> dict:
     return out
 
 
+def ceiling(videos: dict, far: float) -> dict:
+    """How much any choice of frames could still gain over the all-frames mean at FAR ``far``.
+
+    The same-person pairs that the mean template rejects, and for each the best cosine of any one
+    frame of the first video with any one frame of the second: an oracle that picked, for this
+    pair alone, the two frames that look most alike.  That bound is generous (a real rule picks
+    one template per video for all its pairs, and picking for similarity raises impostor scores
+    too), so a pair it cannot lift over the mean's threshold is out of reach of every frame rule.
+    """
+    from vidfiqa.eval import setverify as sv
+
+    pairs = sv.extra_pairs(videos)
+    keys = [(a, b) for a, b, _ in pairs]
+    same = np.array([s for _, _, s in pairs], bool)
+    scores = sv.pair_scores(videos, keys, None, "quality")
+    impostors = np.sort(scores[~same])[::-1]
+    threshold = float(impostors[int(np.floor(far * impostors.size))])
+    rejected = []
+    for i in np.flatnonzero(same & (scores <= threshold)):
+        a, b = keys[i]
+        ua = videos[a][1] / np.linalg.norm(videos[a][1], axis=1, keepdims=True)
+        ub = videos[b][1] / np.linalg.norm(videos[b][1], axis=1, keepdims=True)
+        best = float((ua @ ub.T).max())
+        rejected.append({"pair": [a, b], "mean_template_cosine": round(float(scores[i]), 4),
+                         "best_frame_pair_cosine": round(best, 4), "reachable": best > threshold})
+    reachable = sum(r["reachable"] for r in rejected)
+    genuine = int(same.sum())
+    return {"threshold": round(threshold, 4), "same_person_pairs": genuine, "rejected_by_mean": len(rejected),
+            "reachable_by_oracle": reachable, "tar_mean": round((genuine - len(rejected)) / genuine, 4),
+            "tar_bound": round((genuine - len(rejected) + reachable) / genuine, 4),
+            "within_0.05_of_threshold": sum(r["mean_template_cosine"] > threshold - 0.05 for r in rejected),
+            "pairs": rejected}
+
+
 def joint_edc(per_method: dict[str, dict], frames_per_video: int, seed: int = 0) -> dict:
     """Frame-level EDC of every method on the same frames and pairs (frames of different videos,
     up to ``frames_per_video`` per video among those every method scored), for one plot."""
@@ -221,6 +255,8 @@ def report(args) -> None:
             entry[name] = sv.evaluate_extra(subset, sv.extra_pairs(subset), ks=args.ks, rules=sv.SELECTIONS, seed=0,
                                             temperature=best * spread, bootstrap=args.draws)
         entry["likeness_k3"] = likeness(videos)
+        if method == "ediffiqa":  # the mean's ceiling does not depend on the method
+            out["ceiling"] = ceiling(videos, sv.FAR)
         if method == "ediffiqa":
             # The product's templates are of the student's own embeddings: the same rules in them.
             own = build_videos(rows, mfn, student, template_model="student")
@@ -248,6 +284,12 @@ def markdown(data: dict) -> str:
     lines = ["# YouTube Faces dev (50 people): templates by rule and quality method", "",
              f"TAR at FAR {data['far']:g} over every pair of the videos present; 95 % intervals over videos ({data['draws']} bootstrap draws); "
              "difference from the all-frames mean with its own (paired) interval. Frame-level EDC: normalised pAUC@0.3 at FMR 1e-2 (lower is better).", ""]
+    c = data.get("ceiling")
+    if c:
+        lines += [f"Ceiling: the all-frames mean rejects {c['rejected_by_mean']} of the {c['same_person_pairs']} same-person pairs "
+                  f"(threshold {c['threshold']:.3f}); {c['within_0.05_of_threshold']} of them lie within 0.05 of the threshold, and "
+                  f"for only {c['reachable_by_oracle']} does even the most alike frame pair of the two videos score above it. "
+                  f"No choice of frames can take TAR past {c['tar_bound']:.3f} (the mean: {c['tar_mean']:.3f}).", ""]
     for method, e in data["methods"].items():
         edc = e["frame_edc"]
         pauc = edc["fmr"][0]["methods"]["quality"]["normalised"]["0.3"] if "fmr" in edc else None
