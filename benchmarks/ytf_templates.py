@@ -186,9 +186,14 @@ def ceiling(videos: dict, far: float) -> dict:
             "pairs": rejected}
 
 
-def joint_edc(per_method: dict[str, dict], frames_per_video: int, seed: int = 0) -> dict:
+def joint_edc(per_method: dict[str, dict], frames_per_video: int, seed: int = 0, draws: int = 100) -> dict:
     """Frame-level EDC of every method on the same frames and pairs (frames of different videos,
-    up to ``frames_per_video`` per video among those every method scored), for one plot."""
+    up to ``frames_per_video`` per video among those every method scored), for one plot, with 95 %
+    intervals of each method's normalised pAUC@0.3 at FMR 1e-2, and of its paired difference to
+    the embedding norm, over ``draws`` seeded draws of 80 % of the people (benchmarks/front_end.py's
+    rule, as for every EDC figure of the project)."""
+    from front_end import bootstrap_pauc, people_draws
+
     from vidfiqa.eval import edc
     from vidfiqa.eval import setverify as sv
     from vidfiqa.eval.verification import comparison_scores
@@ -212,9 +217,28 @@ def joint_edc(per_method: dict[str, dict], frames_per_video: int, seed: int = 0)
             quality[name].append(per_method[name][key][0][frames])
         video_id.append(np.full(frames.size, v))
         person_id.append(np.full(frames.size, people[sv.person_of(key)]))
-    pairs = sv._cross_video_pairs(np.concatenate(video_id), np.concatenate(person_id), 200_000, rng)
+    ids = np.concatenate(person_id)
+    pairs = sv._cross_video_pairs(np.concatenate(video_id), ids, 200_000, rng)
     comparison = comparison_scores(np.concatenate(emb).astype(np.float64), pairs)
-    return edc.evaluate(comparison, pairs, {name: np.concatenate(q) for name, q in quality.items()}, fmrs=[1e-2], limits=[0.3], seed=seed)
+    scores = {name: np.concatenate(q) for name, q in quality.items()}
+    result = edc.evaluate(comparison, pairs, scores, fmrs=[1e-2], limits=[0.3], seed=seed)
+    result["frames"], result["videos"] = int(ids.size), len(keys)
+    result["genuine_pairs"], result["impostor_pairs"] = int(pairs.genuine.sum()), int((~pairs.genuine).sum())
+    if draws:
+        subsets = people_draws(ids, draws)
+        boots = {name: np.array(bootstrap_pauc(comparison, pairs, ids, q, subsets)) for name, q in scores.items()}
+        base = boots.get("embedding_norm")
+        intervals: dict = {"figure": "normalised pAUC@0.3 at FMR 1e-2", "draws": f"{draws} draws of 80 % of the people", "methods": {}}
+        for name, values in boots.items():
+            entry: dict = {"interval": [round(float(v), 4) for v in np.percentile(values, [2.5, 97.5])]}
+            if base is not None and name != "embedding_norm":
+                low, high = np.percentile(values - base, [2.5, 97.5])
+                entry["minus_embedding_norm"] = {"median": round(float(np.median(values - base)), 4),
+                                                 "interval": [round(float(low), 4), round(float(high), 4)],
+                                                 "supported": "lower" if high < 0 else "higher" if low > 0 else "no difference shown"}
+            intervals["methods"][name] = entry
+        result["intervals"] = intervals
+    return result
 
 
 def report(args) -> None:
@@ -268,11 +292,22 @@ def report(args) -> None:
     from vidfiqa.eval import edc
     from vidfiqa.eval.edc_plot import Panel, write_edc_plot
 
-    joint = joint_edc({m: build_videos(rows, mfn, student) for m, rows in methods.items()}, args.edc_frames)
-    entry = joint["fmr"][0]
-    write_edc_plot(RESULTS / "ytf_templates_edc.png", [Panel(title="ytf_aligned_dev, frames of different videos, MobileFaceNet, FMR 1e-2",
-                                                             curves=entry["_curves"], legend_title="quality method")])
-    out["joint_frame_edc"] = {"note": "every method on the same frames (those all of them scored) and pairs", **edc.strip_curves(joint)}
+    # Every method that scored every frame on the same frames and pairs; and, on the few frames
+    # per video the subset methods (DifFIQA) scored, every method again.
+    per_method = {m: build_videos(rows, mfn, student) for m, rows in methods.items()}
+    subset = [m for m, rows in methods.items() if len(rows) < 0.9 * len(mfn)]
+    full = {m: v for m, v in per_method.items() if m not in subset}
+    joint = joint_edc(full, args.edc_frames, draws=args.edc_draws)
+    panels = [Panel(title=f"ytf_aligned_dev: {joint['frames']} frames (up to {args.edc_frames} per video), MobileFaceNet, FMR 1e-2",
+                    curves=joint["fmr"][0]["_curves"], legend_title="quality method")]
+    out["joint_frame_edc"] = {"note": f"every method that scored every frame, on the same frames (up to {args.edc_frames} per video) and pairs",
+                              **edc.strip_curves(joint)}
+    if subset:
+        small = joint_edc(per_method, args.edc_frames, draws=args.edc_draws)
+        panels.append(Panel(title=f"the {small['frames']} frames {', '.join(subset)} scored: every method", curves=small["fmr"][0]["_curves"],
+                            legend_title="quality method"))
+        out["subset_frame_edc"] = {"note": f"every method on the frames {', '.join(subset)} scored", **edc.strip_curves(small)}
+    write_edc_plot(RESULTS / "ytf_templates_edc.png", panels)
     data = run.write(RESULTS / "ytf_templates.json", out)
     (RESULTS / "ytf_templates.md").write_text(markdown(data))
     print(json.dumps({m: e["temperature"]["chosen"] for m, e in out["methods"].items()}))
@@ -284,6 +319,24 @@ def markdown(data: dict) -> str:
     lines = ["# YouTube Faces dev (50 people): templates by rule and quality method", "",
              f"TAR at FAR {data['far']:g} over every pair of the videos present; 95 % intervals over videos ({data['draws']} bootstrap draws); "
              "difference from the all-frames mean with its own (paired) interval. Frame-level EDC: normalised pAUC@0.3 at FMR 1e-2 (lower is better).", ""]
+    for part in ("joint_frame_edc", "subset_frame_edc"):
+        j = data.get(part)
+        if not j or "intervals" not in j:
+            continue
+        lines += [f"## Frame-level EDC, {j['note']}", "",
+                  f"{j['frames']} frames of {j['videos']} videos, {j['genuine_pairs']:,} genuine and {j['impostor_pairs']:,} impostor pairs; "
+                  f"normalised pAUC@0.3 at FMR 1e-2 (lower is better), 95 % intervals over {j['intervals']['draws']}.", "",
+                  "| method | pAUC | 95 % | minus embedding norm | 95 % | against the norm |", "|---|---|---|---|---|---|"]
+        verdict = {"lower": "better (interval below 0)", "higher": "worse (interval above 0)", "no difference shown": "no difference shown"}
+        methods = j["fmr"][0]["methods"]
+        for name in sorted(methods, key=lambda m: methods[m]["normalised"]["0.3"]):
+            iv = j["intervals"]["methods"].get(name, {})
+            diff = iv.get("minus_embedding_norm")
+            lo, hi = iv.get("interval", [float("nan")] * 2)
+            lines.append(f"| {name} | {methods[name]['normalised']['0.3']:.3f} | [{lo:.3f}, {hi:.3f}] | "
+                         + (f"{diff['median']:+.3f} | [{diff['interval'][0]:+.3f}, {diff['interval'][1]:+.3f}] | {verdict[diff['supported']]} |"
+                            if diff else "| | |"))
+        lines.append("")
     c = data.get("ceiling")
     if c:
         lines += [f"Ceiling: the all-frames mean rejects {c['rejected_by_mean']} of the {c['same_person_pairs']} same-person pairs "
@@ -322,6 +375,7 @@ def main() -> None:
     r = sub.add_parser("report")
     r.add_argument("--draws", type=int, default=1000)
     r.add_argument("--edc-frames", type=int, default=20)
+    r.add_argument("--edc-draws", type=int, default=100, help="draws of 80 %% of the people for the EDC intervals (0: none)")
     r.add_argument("--ks", type=lambda v: None if v == "all" else int(v), nargs="+", default=[1, 3, 5, 10, None])
     r.add_argument("--temperatures", type=float, nargs="+", default=[0.1, 0.25, 0.5, 1.0, 2.0, 4.0, float("inf")])
     args = parser.parse_args()
