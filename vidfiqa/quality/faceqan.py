@@ -59,7 +59,7 @@ class FaceQAN(QualityScorer):
         check(self.name, "power", power, is_real(power) and power > 0, "a positive number")
         check(self.name, "seed", seed, is_int(seed), "an integer")
         check(self.name, "batch_size", batch_size, is_int(batch_size) and batch_size >= 1, "an integer >= 1")
-        self.fr = FRModel(model, weights, device)
+        self.fr = FRModel(model, weights, device, fold_batchnorm=True)
         self.epsilon = float(epsilon)
         self.iterations = int(iterations)
         self.copies = int(copies)
