@@ -102,10 +102,12 @@ def detector_confidence(crops: np.ndarray) -> np.ndarray:
     return out
 
 
-def cached_scores(name: str, keys: list[str], compute) -> np.ndarray:
+def cached_scores(name: str, keys: list[str], compute, chunk: int = 32) -> np.ndarray:
     """Per-crop scores of one method, cached by crop key: only crops not yet scored are computed.
 
-    ``compute(index)`` scores the crops at positions ``index`` of ``keys``.
+    ``compute(index)`` scores the crops at positions ``index`` of ``keys``.  The cache is written
+    after every ``chunk`` crops, so an interrupted run of a slow method (DifFIQA: seconds a crop)
+    resumes where it stopped.
     """
     path = CACHE / "devset" / f"{name}.npz"
     known: dict[str, np.ndarray] = {}
@@ -115,13 +117,16 @@ def cached_scores(name: str, keys: list[str], compute) -> np.ndarray:
     todo = np.array([i for i, k in enumerate(keys) if k not in known], dtype=np.int64)
     if len(todo):
         start = time.perf_counter()
-        fresh = np.asarray(compute(todo), dtype=np.float64)
-        seconds = time.perf_counter() - start
-        known.update(zip([keys[i] for i in todo], fresh))
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part.npz")
-        np.savez(tmp, keys=np.array(list(known)), scores=np.stack(list(known.values())))
-        tmp.replace(path)
+        for first in range(0, len(todo), chunk):
+            part = todo[first : first + chunk]
+            known.update(zip([keys[i] for i in part], np.asarray(compute(part), dtype=np.float64)))
+            tmp = path.with_suffix(".part.npz")
+            np.savez(tmp, keys=np.array(list(known)), scores=np.stack(list(known.values())))
+            tmp.replace(path)
+            if len(todo) > chunk:
+                print(f"  {name}: {min(first + chunk, len(todo))}/{len(todo)} crops", flush=True)
+        seconds = time.perf_counter() - start
         TIMING[name] = {"crops": int(len(todo)), "seconds": round(seconds, 1), "ms_per_crop": round(seconds / len(todo) * 1e3, 2)}
         print(f"  {name}: {len(todo)} crops in {seconds:.0f}s ({seconds / len(todo) * 1e3:.1f} ms/crop)", flush=True)
     return np.stack([known[k] for k in keys])
