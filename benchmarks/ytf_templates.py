@@ -186,6 +186,50 @@ def ceiling(videos: dict, far: float) -> dict:
             "pairs": rejected}
 
 
+def weighted_auc(scores: np.ndarray, same: np.ndarray, weight: np.ndarray) -> float:
+    """ROC AUC with pair weights: the weighted share of (same-person, different-person) pair
+    pairs that the scores order correctly (continuous scores: ties are negligible)."""
+    order = np.argsort(scores, kind="stable")
+    w, g = weight[order], same[order]
+    impostor_below = np.cumsum(np.where(~g, w, 0.0))
+    total_impostor = impostor_below[-1]
+    return float((w[g] * impostor_below[g]).sum() / (w[g].sum() * total_impostor))
+
+
+def auc_by_rule(videos: dict, temperature: float, draws: int, seed: int = 0) -> dict:
+    """A threshold-free check of the template rules: ROC AUC over every pair of videos, with the
+    same paired bootstrap over videos as TAR (each rule's difference from the all-frames mean)."""
+    from vidfiqa.eval import setverify as sv
+
+    pairs = sv.extra_pairs(videos)
+    keys = [(a, b) for a, b, _ in pairs]
+    same = np.array([s for _, _, s in pairs], bool)
+    number = {key: i for i, key in enumerate(sorted(videos))}
+    first, second = np.array([number[a] for a, _ in keys]), np.array([number[b] for _, b in keys])
+    rules = {"all frames": sv.pair_scores(videos, keys, None, "quality"),
+             "weighted": sv.pair_scores(videos, keys, None, "weighted", temperature=temperature),
+             "quality k=3": sv.pair_scores(videos, keys, 3, "quality"),
+             "random k=3": sv.pair_scores(videos, keys, 3, "random"),
+             "selected k=3": sv.pair_scores(videos, keys, 3, "selected"),
+             "selected k=5": sv.pair_scores(videos, keys, 5, "selected")}
+    rng = np.random.default_rng(seed)
+    boot = {name: np.empty(draws) for name in rules}
+    for d in range(draws):
+        counts = np.bincount(rng.integers(0, len(number), len(number)), minlength=len(number)).astype(np.float64)
+        weight = counts[first] * counts[second]
+        for name, scores in rules.items():
+            boot[name][d] = weighted_auc(scores, same, weight)
+    ones = np.ones(same.size)
+    point = {name: weighted_auc(scores, same, ones) for name, scores in rules.items()}
+    out = {}
+    for name in rules:
+        diff = boot[name] - boot["all frames"]
+        out[name] = {"auc": round(point[name], 4), "interval": [round(float(v), 4) for v in np.quantile(boot[name], [0.025, 0.975])],
+                     "diff": round(point[name] - point["all frames"], 4),
+                     "diff_interval": [round(float(v), 4) for v in np.quantile(diff, [0.025, 0.975])]}
+    return {"draws": draws, "over": "videos (resampled with replacement)", "rules": out}
+
+
 def joint_edc(per_method: dict[str, dict], frames_per_video: int, seed: int = 0, draws: int = 100) -> dict:
     """Frame-level EDC of every method on the same frames and pairs (frames of different videos,
     up to ``frames_per_video`` per video among those every method scored), for one plot, with 95 %
@@ -281,6 +325,7 @@ def report(args) -> None:
         entry["likeness_k3"] = likeness(videos)
         if method == "ediffiqa":  # the mean's ceiling does not depend on the method
             out["ceiling"] = ceiling(videos, sv.FAR)
+            entry["auc"] = auc_by_rule(videos, best * spread, args.draws)
         if method == "ediffiqa":
             # The product's templates are of the student's own embeddings: the same rules in them.
             own = build_videos(rows, mfn, student, template_model="student")
@@ -355,6 +400,13 @@ def markdown(data: dict) -> str:
         if like:
             lines += ["Three frames per rule, averaged over videos: " + "; ".join(
                 f"{rule}: pairwise cosine {v['mean_pairwise_cosine']:.3f}, {v['mean_frames_apart']:.1f} frames apart" for rule, v in like.items()), ""]
+        if "auc" in e:
+            lines += [f"ROC AUC over all pairs (threshold-free), 95 % intervals over videos ({e['auc']['draws']} draws, paired):", "",
+                      "| rule | AUC | 95 % | vs all frames | 95 % |", "|---|---|---|---|---|"]
+            for rule, a in e["auc"]["rules"].items():
+                lines.append(f"| {rule} | {a['auc']:.4f} | [{a['interval'][0]:.4f}, {a['interval'][1]:.4f}] | {a['diff']:+.4f} | "
+                             f"[{a['diff_interval'][0]:+.4f}, {a['diff_interval'][1]:+.4f}] |")
+            lines.append("")
         for name, result in parts:
             lines += [f"### {name} ({result['pairs']} pairs)", "", "| rule | TAR | 95 % | vs all frames | 95 % | P(better) |", "|---|---|---|---|---|---|"]
             for row in result["results"]:
