@@ -14,9 +14,9 @@ Faces; see its SOURCES.txt).  ``score`` runs `vidfiqa rescore ytf` once per meth
   face size), FaceQAN on every frame, DifFIQA on ``--diffiqa-frames`` evenly spaced frames per
   video with ``--diffiqa-repeats`` repeats.
 
-Embedding parquets stay in $VIDFIQA_CACHE/ytf_dev (recomputed in minutes); the quality-only ones,
-and the shards of the slow methods (so a later run resumes them), are kept in
-benchmarks/results/ytf_dev/.
+Embedding parquets stay in $VIDFIQA_CACHE/ytf_dev (recomputed in minutes); the quality-only ones
+are kept in benchmarks/results/ytf_dev/, and so are a slow method's shards while it is not
+finished (commit them: a later run resumes them).
 
 ``report``: for each method, the frame-level EDC (normalised pAUC@0.3 at FMR 1e-2 over frames of
 different videos, `vidfiqa eval ytf`'s) and template TAR at FAR 1e-2 over every pair of videos
@@ -24,7 +24,11 @@ different videos, `vidfiqa eval ytf`'s) and template TAR at FAR 1e-2 over every 
 (a softmax over quality, temperature chosen on one half of the people, reported on the other
 and on all) and selected (`vidfiqa run`'s diverse picks) - with 95 % intervals over videos
 (bootstrap, the same draws for every rule, so each rule's difference from the all-frames mean
-has its own interval).
+has its own interval).  Also: the ROC AUC of the student's rules (the same paired bootstrap), the
+``ceiling`` (how many same-person pairs the all-frames mean rejects, and how many even an oracle
+choice of frames could lift over its threshold), and the frame-level EDC of every method on the
+same frames with 95 % intervals over draws of 80 % of the people, once on the frames every
+method scored and once on those DifFIQA's subset holds (results/ytf_templates_edc.png).
 """
 
 from __future__ import annotations
