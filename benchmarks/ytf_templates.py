@@ -240,7 +240,7 @@ def joint_edc(per_method: dict[str, dict], frames_per_video: int, seed: int = 0,
     intervals of each method's normalised pAUC@0.3 at FMR 1e-2, and of its paired difference to
     the embedding norm, over ``draws`` seeded draws of 80 % of the people (benchmarks/front_end.py's
     rule, as for every EDC figure of the project)."""
-    from front_end import bootstrap_pauc, people_draws
+    from front_end import pauc_intervals
 
     from vidfiqa.eval import edc
     from vidfiqa.eval import setverify as sv
@@ -273,19 +273,7 @@ def joint_edc(per_method: dict[str, dict], frames_per_video: int, seed: int = 0,
     result["frames"], result["videos"] = int(ids.size), len(keys)
     result["genuine_pairs"], result["impostor_pairs"] = int(pairs.genuine.sum()), int((~pairs.genuine).sum())
     if draws:
-        subsets = people_draws(ids, draws)
-        boots = {name: np.array(bootstrap_pauc(comparison, pairs, ids, q, subsets)) for name, q in scores.items()}
-        base = boots.get("embedding_norm")
-        intervals: dict = {"figure": "normalised pAUC@0.3 at FMR 1e-2", "draws": f"{draws} draws of 80 % of the people", "methods": {}}
-        for name, values in boots.items():
-            entry: dict = {"interval": [round(float(v), 4) for v in np.percentile(values, [2.5, 97.5])]}
-            if base is not None and name != "embedding_norm":
-                low, high = np.percentile(values - base, [2.5, 97.5])
-                entry["minus_embedding_norm"] = {"median": round(float(np.median(values - base)), 4),
-                                                 "interval": [round(float(low), 4), round(float(high), 4)],
-                                                 "supported": "lower" if high < 0 else "higher" if low > 0 else "no difference shown"}
-            intervals["methods"][name] = entry
-        result["intervals"] = intervals
+        result["intervals"] = pauc_intervals(comparison, pairs, ids, scores, draws)
     return result
 
 
@@ -327,10 +315,9 @@ def report(args) -> None:
             entry[name] = sv.evaluate_extra(subset, sv.extra_pairs(subset), ks=args.ks, rules=sv.SELECTIONS, seed=0,
                                             temperature=best * spread, bootstrap=args.draws)
         entry["likeness_k3"] = likeness(videos)
-        if method == "ediffiqa":  # the mean's ceiling does not depend on the method
-            out["ceiling"] = ceiling(videos, sv.FAR)
-            entry["auc"] = auc_by_rule(videos, best * spread, args.draws)
         if method == "ediffiqa":
+            out["ceiling"] = ceiling(videos, sv.FAR)  # the mean's ceiling does not depend on the method
+            entry["auc"] = auc_by_rule(videos, best * spread, args.draws)
             # The product's templates are of the student's own embeddings: the same rules in them.
             own = build_videos(rows, mfn, student, template_model="student")
             entry["student_embeddings"] = {
