@@ -95,7 +95,9 @@ def frames_table(path: Path) -> dict[tuple[str, int], tuple[float, np.ndarray | 
 
     table = pq.read_table(path)
     video = table.column("video").to_pylist()
-    frame = table.column("frame_index").to_pylist()
+    # The source frame number, not ``frame_index``: that is the position among the frames the run
+    # chose, so with --max-frames (DifFIQA's subset) it would name other frames than the full runs'.
+    frame = table.column("frame").to_pylist()
     quality = table.column("quality").to_pylist()
     emb = table.column("embedding").to_pylist() if "embedding" in table.column_names else [None] * len(video)
     return {(v, int(f)): (np.nan if q is None else float(q), None if e is None or len(e) == 0 else np.asarray(e, np.float32))
