@@ -161,18 +161,52 @@ def test_frame_level_edc_on_toy_videos():
 
 
 # ----------------------------------------------------------------------------- the command
-def _write_parquet(path, videos):
+def _write_parquet(path, videos, frames=None):
+    """``frames``: {video: source frame numbers}, written as rescore's ``frame`` column."""
     pa = need_module("pyarrow")
     import pyarrow.parquet as pq
 
     rows = {"video": [], "frame_index": [], "quality": [], "embedding": []}
+    fields = [("video", pa.string()), ("frame_index", pa.int32()), ("quality", pa.float64()), ("embedding", pa.list_(pa.float32()))]
+    if frames is not None:
+        rows["frame"] = []
+        fields.append(("frame", pa.int64()))
     for key, (q, e) in videos.items():
         for i in range(len(q)):
             rows["video"].append(key)
             rows["frame_index"].append(i)
             rows["quality"].append(float(q[i]))
             rows["embedding"].append(None if np.isnan(q[i]) else [float(x) for x in e[i]])
-    pq.write_table(pa.table(rows, schema=pa.schema([("video", pa.string()), ("frame_index", pa.int32()), ("quality", pa.float64()), ("embedding", pa.list_(pa.float32()))])), path)
+            if frames is not None:
+                rows["frame"].append(int(frames[key][i]))
+    pq.write_table(pa.table(rows, schema=pa.schema(fields)), path)
+
+
+def test_cli_refuses_diversity_scores_of_other_frames(tmp_path):
+    """Two rescore files line up by source frame number, not by position: a --max-frames file
+    and a full one can hold as many rows of a video and still be other frames."""
+    from click.testing import CliRunner
+
+    from vidfiqa.cli import cli
+    from vidfiqa.errors import ConfigError
+
+    protocol = need(DATA / "ytf_protocol")
+    toy = _toy_videos()
+    videos = {"Alek_Wek/1": toy["A/0"], "Alek_Wek/4": toy["A/1"], "Aaron_Guiel/5": toy["B/0"]}
+    counted = {key: np.arange(len(q)) * 10 for key, (q, _) in videos.items()}
+    scores, same, shifted = tmp_path / "scores.parquet", tmp_path / "same.parquet", tmp_path / "shifted.parquet"
+    _write_parquet(scores, videos, counted)
+    _write_parquet(same, videos, counted)
+    _write_parquet(shifted, videos, {**counted, "Alek_Wek/4": counted["Alek_Wek/4"] + 1})
+    assert sv.source_frames(scores)["Alek_Wek/4"].tolist() == counted["Alek_Wek/4"].tolist()
+    base = ["eval", "ytf", str(scores), "--protocol", str(protocol), "--extra-pairs", "--rule", "selected", "--k", "1", "--bootstrap", "0",
+            "-o", str(tmp_path / "r.json")]
+    ok = CliRunner().invoke(cli, [*base, "--diversity-scores", str(same)])
+    assert ok.exit_code == 0, ok.output
+    bad = CliRunner().invoke(cli, [*base, "--diversity-scores", str(shifted)])
+    # A ConfigError: the command line prints it as one line (vidfiqa.cli.main) and exits non-zero.
+    assert bad.exit_code != 0 and isinstance(bad.exception, ConfigError)
+    assert "Alek_Wek/4 holds other frames" in str(bad.exception)
 
 
 def test_cli_reports_coverage_on_the_real_protocol(tmp_path):

@@ -78,9 +78,13 @@ def ytf(scores_file, protocol_path, extra_pairs, k_values, rules, temperature, d
     temperature = sv.DEFAULT_TEMPERATURE if temperature is None else temperature
     if diversity_scores:
         other = sv.read_scores(diversity_scores)
+        frames, other_frames = sv.source_frames(scores_file), sv.source_frames(diversity_scores)
         for key, (quality, embeddings) in list(videos.items()):
             if key not in other or len(other[key][1]) != len(embeddings):
                 raise ConfigError(f"--diversity-scores {diversity_scores}: video {key} is missing there or has other frames")
+            if frames is not None and other_frames is not None and not np.array_equal(frames[key], other_frames[key]):
+                raise ConfigError(f"--diversity-scores {diversity_scores}: video {key} holds other frames than {scores_file} "
+                                  "(rescore both with the same --max-frames)")
             videos[key] = (quality, embeddings, other[key][1])
     protocol = _read_protocol(protocol_path)
     with_face = {key for key, entry in videos.items() if np.isfinite(entry[0]).any()}

@@ -513,6 +513,24 @@ def read_scores(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return _group_by_video(video, frame, quality, embeddings, path)
 
 
+def source_frames(path: str | Path) -> dict[str, np.ndarray] | None:
+    """Each video's source frame numbers (the ``frame`` column of a ``vidfiqa rescore`` parquet)
+    in the order :func:`read_scores` gives its rows, or None for a file without that column.
+    ``frame_index`` is only a position among the frames a run chose (``--max-frames``), so two
+    files line up frame by frame only when these agree."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if "frame" not in table.column_names:
+        return None
+    video = np.array(table.column("video").to_pylist(), dtype=object)
+    position = np.asarray(table.column("frame_index").to_numpy(zero_copy_only=False), dtype=np.int64)
+    frame = np.asarray(table.column("frame").to_numpy(zero_copy_only=False), dtype=np.int64)
+    order = np.lexsort((position, video.astype(str)))
+    video, frame = video[order], frame[order]
+    return {str(key): frame[video == key] for key in dict.fromkeys(video)}
+
+
 def _group_by_video(video, frame, quality, embeddings, path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Rows -> ``{key: (quality, embeddings)}`` with each video's frames in temporal order."""
     from ..errors import InputError
