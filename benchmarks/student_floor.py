@@ -106,8 +106,9 @@ def main() -> None:
     speed = {}
     for name, path in (("int8 (the pipeline's)", BUNDLED_INT8), ("fp32", BUNDLED_ONNX)):
         for threads in (1, 2):
-            speed[f"{name}, {threads} thread{'s' if threads > 1 else ''}"] = ms_per_face(EDifFIQA(onnx=path, threads=threads), crops, args.repeats)
-            print(name, threads, speed[f"{name}, {threads} thread{'s' if threads > 1 else ''}"], flush=True)
+            label = f"{name}, {threads} thread{'s' if threads > 1 else ''}"
+            speed[label] = ms_per_face(EDifFIQA(onnx=path, threads=threads), crops, args.repeats)
+            print(label, speed[label], flush=True)
     profile = operator_profile(BUNDLED_INT8, crops, 4 * args.repeats)
     print(json.dumps(profile, indent=1))
     run.write(args.out, {"crops": len(crops), "micro_batch": 8, "ms_per_face": speed, "int8_profile_1_thread": profile,

@@ -528,7 +528,9 @@ def source_frames(path: str | Path) -> dict[str, np.ndarray] | None:
     frame = np.asarray(table.column("frame").to_numpy(zero_copy_only=False), dtype=np.int64)
     order = np.lexsort((position, video.astype(str)))
     video, frame = video[order], frame[order]
-    return {str(key): frame[video == key] for key in dict.fromkeys(video)}
+    # One slice per video (rows are sorted by video), as _group_by_video does: no scan per video.
+    starts = np.r_[0, np.flatnonzero(video[1:] != video[:-1]) + 1, len(video)]
+    return {str(video[lo]): frame[lo:hi] for lo, hi in zip(starts[:-1], starts[1:])}
 
 
 def _group_by_video(video, frame, quality, embeddings, path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
