@@ -12,7 +12,7 @@ at 640, score >= 0.5, largest face).
 Tracks: a YTF video is a track; on photo sets a pseudo-track is k photos of one identity
 (k = 1, 3, 5; each identity's photos shuffled with a fixed seed and cut into disjoint groups;
 no k = 5 on celeba_wild, whose identities have too few photos for two groups of 5).
-A track's template is :func:`vidfiqa.select.persons.track_template` of its faces' embeddings
+A track's template is :func:`vidfiqa.select.persons.link_template` of its faces' embeddings
 (weighting compared below).  Scores: cosine of template vs template, genuine = same identity
 (on YTF: two different videos of one person), impostor = different identities.
 
@@ -193,11 +193,11 @@ def track_groups(data: dict[str, np.ndarray], k: int | None) -> tuple[list[np.nd
 
 
 def templates(data, groups, embedding: str, weighting: str) -> np.ndarray:
-    from vidfiqa.select.persons import track_template
+    from vidfiqa.select.persons import link_template
 
     vectors = face_vectors(data, embedding)
     use_quality, top_k = WEIGHTINGS[weighting]
-    return np.stack([track_template(vectors[g], data["quality"][g] if use_quality else None, top_k=top_k)
+    return np.stack([link_template(vectors[g], data["quality"][g] if use_quality else None, top_k=top_k)
                      for g in groups])
 
 

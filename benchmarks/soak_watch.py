@@ -81,7 +81,7 @@ def main() -> None:
     run = Run("soak_watch.py", sys.argv[1:])
 
     from vidfiqa.live.config import load_stream
-    from vidfiqa.live.events import Retention
+    from vidfiqa.sinks import WatchOutputs
     from vidfiqa.live.watch import Logger, Watcher
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,7 +98,7 @@ def main() -> None:
             toml.write_text(f'[stream]\nname = "{name}"\nurl = "rtsp://127.0.0.1:{port}/cam"\n')
             configs.append(load_stream(toml, args.config))
         log_file = open(tmp / "watch.log", "w")
-        watcher = Watcher(configs, tmp / "out", Retention(), log=Logger("json", stream=log_file))
+        watcher = Watcher(configs, tmp / "out", WatchOutputs(), log=Logger("json", stream=log_file))
         memory: list[tuple[float, float]] = []
         started = time.monotonic()
 

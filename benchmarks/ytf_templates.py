@@ -138,6 +138,9 @@ def likeness(videos: dict, k: int = 3) -> dict:
     cosine of their MobileFaceNet embeddings; 1 = the same picture) and how far apart in time
     (mean frames between picks), averaged over videos."""
     from vidfiqa.eval import setverify as sv
+    from dataclasses import replace
+
+    from vidfiqa.select.rule import SelectionRule
     from vidfiqa.select.template_rules import selected_frames
 
     out = {}
@@ -145,7 +148,7 @@ def likeness(videos: dict, k: int = 3) -> dict:
         cos, gap = [], []
         for key, (q, e, d) in videos.items():
             if rule == "selected":
-                chosen = selected_frames(q, np.arange(len(q)) / sv.VIDEO_FPS, d, top_k=k)
+                chosen = selected_frames(q, np.arange(len(q)) / sv.VIDEO_FPS, d, replace(SelectionRule.default(), top_k=k))
             else:
                 chosen = sv.select_frames(q, k, rule, sv._video_rng(0, key))
             if len(chosen) < 2:

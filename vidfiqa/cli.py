@@ -1,8 +1,10 @@
 """The ``vidfiqa`` command line.
 
-Every command reports a bad input on one line and goes on with the rest; it exits non-zero only
-when nothing could be processed (1) or the command itself is misused (2).  Tracebacks are shown
-only with ``VIDFIQA_DEBUG=1``.
+Every command reports a bad input on one line and goes on with the rest.  Exit codes (README,
+``commands/common.py``): 0 done; 1 nothing could be processed; 2 the command is misused (a bad
+option, preset, stream file or input path); 3 a bug (one line; ``VIDFIQA_DEBUG=1`` shows the
+traceback); 4 an output could not be written (or `vidfiqa watch` lost events); 128 + the signal
+when stopped by SIGINT, SIGTERM or SIGHUP (work done so far is kept).
 """
 
 from __future__ import annotations
@@ -82,9 +84,8 @@ def train():
 @detector_options
 def faces(inputs, out_dir, largest_only, no_crops, detector, detector_model, input_size, score_threshold, device):
     """Detect and align faces in images (files or folders): aligned 112x112 crops + faces.csv."""
-    import cv2
-
     from .atomic import atomic_write_bytes, atomic_write_text
+    from .export.images import encode_image
     from .photos import PhotoPipeline
 
     console = make_console()
@@ -110,8 +111,7 @@ def faces(inputs, out_dir, largest_only, no_crops, detector, detector_model, inp
                 if not no_crops:
                     assert f.crops is not None  # the photo pipeline aligns every face it returns
                     crop_name = f"crops/{stem}_{i}.png"
-                    ok, png = cv2.imencode(".png", f.crops[0][..., ::-1])
-                    atomic_write_bytes(out / crop_name, png.tobytes(), durable=False)
+                    atomic_write_bytes(out / crop_name, encode_image(f.crops[0], ".png"), durable=False)
                 rows.append([str(result.path), i, *_fmt(f.boxes[0]), *_fmt(f.landmarks[0].ravel()), f"{f.scores[0]:.5f}", crop_name])
             # Rewrite the CSV as we go so an interrupted run keeps what it finished.
             if len(result.faces) and stats.images % 50 == 0:

@@ -44,11 +44,11 @@ def test_select_frames_first_and_random():
 
 def test_template_is_mean_of_unit_rows_renormalised():
     e = np.array([[3.0, 0.0], [0.0, 0.5]])  # norms differ: each row must weigh the same
-    t = sv.template(e)
+    t = sv.mean_template(e)
     assert np.allclose(t, [np.sqrt(0.5), np.sqrt(0.5)])
-    assert np.isclose(np.linalg.norm(sv.template(np.random.default_rng(0).normal(size=(5, 8)))), 1.0)
+    assert np.isclose(np.linalg.norm(sv.mean_template(np.random.default_rng(0).normal(size=(5, 8)))), 1.0)
     with pytest.raises(ValueError):
-        sv.template(np.zeros((0, 4)))
+        sv.mean_template(np.zeros((0, 4)))
 
 
 def _toy_videos() -> dict:

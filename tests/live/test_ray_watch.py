@@ -9,8 +9,7 @@ import time
 
 from conftest import REPO, LogLines, events_of, need_module, wait_for
 from vidfiqa.live.config import load_stream
-from vidfiqa.live.events import Retention
-from vidfiqa.live.watch import Logger
+from vidfiqa.live.watch import Logger, Watcher
 
 SAMPLE = REPO / "samples" / "astronaut.mp4"
 
@@ -23,7 +22,9 @@ def unix(stamp: str) -> float:
 
 def test_cameras_run_as_ray_actors_and_a_killed_one_comes_back(tmp_path):
     ray = need_module("ray", "the ray extra: pip install -e '.[ray]'")
-    from vidfiqa.live.ray_cameras import RayWatcher
+    import functools
+
+    from vidfiqa.live.ray_cameras import RayCameras
 
     ray_before = ray.is_initialized()  # another test in this process may have started Ray: then it stays
 
@@ -36,8 +37,8 @@ def test_cameras_run_as_ray_actors_and_a_killed_one_comes_back(tmp_path):
         configs.append(load_stream(path))
     out = tmp_path / "out"
     lines: list[str] = []
-    watcher = RayWatcher(configs, out, retention=Retention(), address="local", num_cpus=2, log=Logger("json", stream=LogLines(lines)),
-                         metrics_port=0)
+    watcher = Watcher(configs, out, cameras=functools.partial(RayCameras, address="local", num_cpus=2), log=Logger("json", stream=LogLines(lines)),
+                      metrics_port=0)
     runner = threading.Thread(target=watcher.run, args=(240,), daemon=True)
     runner.start()
     try:
@@ -52,7 +53,7 @@ def test_cameras_run_as_ray_actors_and_a_killed_one_comes_back(tmp_path):
         assert 'vidfiqa_frames_processed_total{stream="cam0"}' in text and 'vidfiqa_frames_processed_total{stream="cam1"}' in text
 
         analysed_before = watcher.metrics.get("vidfiqa_frames_processed_total", stream="cam0")
-        victim = watcher.placements[0]
+        victim = watcher.cameras.placements[0]
         killed_at = time.time()
         ray.kill(victim.actor)
         assert wait_for(lambda: not watcher.health()["streams"]["cam0"]["up"], 10), "health shows the camera down"
@@ -66,7 +67,7 @@ def test_cameras_run_as_ray_actors_and_a_killed_one_comes_back(tmp_path):
         # The dead actor's counts are kept; the new one's add on.
         assert watcher.metrics.get("vidfiqa_frames_processed_total", stream="cam0") > analysed_before
         assert watcher.metrics.get("vidfiqa_ray_actor_deaths_total", group="cam0") == 1
-        assert watcher.placements[1].placements == 1, "the other camera was not disturbed"
+        assert watcher.cameras.placements[1].placements == 1, "the other camera was not disturbed"
     finally:
         watcher.stop.set()
         runner.join(timeout=120)
@@ -99,13 +100,17 @@ def test_a_ray_address_where_nothing_listens_is_one_line_at_once(tmp_path):
     assert time.monotonic() - started < 60, "refused at once, not after Ray's own minutes of retries"
 
 
-def test_an_actors_relay_keeps_the_newest_events_and_counts_losses_per_stream():
-    from vidfiqa.live.ray_cameras import EventRelay
+def test_an_actors_relay_keeps_the_newest_records_and_counts_lost_events_per_stream():
+    from types import SimpleNamespace
 
-    relay = EventRelay(limit=3)
-    for stream in ("a", "a", "b", "b", "b"):
-        relay.emit(stream, object(), lambda pts: 100.0 + pts, segment=1)  # type: ignore[arg-type]
+    from vidfiqa.sinks.relay import RelaySink
+
+    relay = RelaySink(limit=3)
+    records = [SimpleNamespace(stream=stream, is_event=event, wall_start=100.0) for stream, event in
+               (("a", True), ("a", True), ("a", False), ("b", True), ("b", True), ("b", True))]
+    for record in records:
+        relay.emit(record)  # type: ignore[arg-type]
     kept = relay.take()
-    assert [item[0] for item in kept] == ["b", "b", "b"] and relay.lost == {"a": 2}
-    assert all(item[2] == 100.0 for item in kept), "the stream's wall-clock start travels with each event"
+    assert [r.stream for r in kept] == ["b", "b", "b"] and relay.lost == {"a": 2}, "a record that is no event is no lost event"
+    assert all(r.wall_start == 100.0 for r in kept), "the stream's wall-clock start travels with each record"
     assert relay.take() == []

@@ -25,7 +25,7 @@ from conftest import REPO, LogLines, events_of, small_disk, wait_for
 from vidfiqa.errors import ConfigError
 from vidfiqa.faces import Faces, object_column
 from vidfiqa.live.config import load_stream
-from vidfiqa.live.events import Retention
+from vidfiqa.sinks import Retention, WatchOutputs
 from vidfiqa.redact import redact_text, redact_url
 from vidfiqa.select import QualitySeries, TrackResult
 from vidfiqa.live.watch import Logger, Watcher
@@ -129,7 +129,8 @@ def watcher_for(tmp_path: Path, url: str, log_lines: list, max_track_s: float | 
     """A Watcher of one stream file (``stream``: extra keys for it); its log lines go to ``log_lines``."""
     extra = {**({"max_track_s": max_track_s} if max_track_s else {}), **(stream or {})}
     cfg = load_stream(stream_file(tmp_path, url, **extra))
-    return Watcher([cfg], tmp_path / "out", Retention(), log=Logger("json", stream=LogLines(log_lines)), **kwargs)
+    outputs = {key: kwargs.pop(key) for key in list(kwargs) if key.startswith(("webhook_", "mqtt_"))}
+    return Watcher([cfg], tmp_path / "out", WatchOutputs(**outputs), log=Logger("json", stream=LogLines(log_lines)), **kwargs)
 
 
 def run_in_thread(watcher: Watcher, seconds: float) -> threading.Thread:
@@ -341,7 +342,7 @@ def test_sigterm_flushes_open_tracks(rtsp, tmp_path):
 
 
 def _iso(wall: float) -> str:
-    from vidfiqa.live.events import iso
+    from vidfiqa.export.entries import iso
 
     return iso(wall)
 
@@ -386,12 +387,17 @@ def _result(track_id: int) -> TrackResult:
 
 
 def test_rolling_gallery_keeps_the_newest_events(tmp_path):
-    from vidfiqa.live.events import EventWriter
-    from vidfiqa.live.metrics import Metrics
+    from vidfiqa.export.entries import event_record
+    from vidfiqa.select import TrackRecord
+    from vidfiqa.sinks import EventFolderSink, EventLogSink
+    from vidfiqa.sinks.outbox import EventNamer
 
-    writer = EventWriter(tmp_path, Retention(keep_count=3, keep_days=None, keep_mb=None), Metrics())
+    folders, log, namer = EventFolderSink(tmp_path, Retention(keep_count=3, keep_days=None, keep_mb=None)), EventLogSink(tmp_path), EventNamer(tmp_path)
     for track in range(1, 7):
-        event = writer.emit("cam", _result(track), wall_of=lambda pts: 1e9 + pts)
+        record = namer(TrackRecord(_result(track), stream="cam", wall_start=1e9))
+        folders.emit(record)
+        log.emit(record)
+        event = event_record(record)
         assert event["selected"][0]["frame_index"] == 3 and (tmp_path / event["selected"][0]["crop"]).is_file()
     kept = sorted(p.name for p in (tmp_path / "events" / "cam").iterdir())
     assert len(kept) == 3 and all(name.endswith(("0004-1", "0005-1", "0006-1")) for name in kept)
@@ -406,7 +412,7 @@ def test_a_person_who_comes_back_keeps_their_person_id(tmp_path):
     sample = REPO / "samples" / "astronaut.mp4"
     path = tmp_path / "cam.toml"
     path.write_text(f'[stream]\nname = "cam"\nurl = "{sample}"\nloop = true\nperson_memory_s = 600\n')
-    watcher = Watcher([load_stream(path)], tmp_path / "out", Retention(), log=Logger("json", stream=open(tmp_path / "log", "w")))
+    watcher = Watcher([load_stream(path)], tmp_path / "out", WatchOutputs(), log=Logger("json", stream=open(tmp_path / "log", "w")))
     watcher.run(duration_s=17.0)  # two plays of the 8 s clip and the start of a third
     events = [e for e in events_of(tmp_path / "out") if e["selected"]]
     assert len(events) >= 2, events
@@ -431,7 +437,7 @@ def test_webhook_sends_basic_auth_from_the_url_and_a_header_from_the_environment
     header comes from an environment variable; the password reaches no log line."""
     import base64
 
-    from vidfiqa.live.events import WebhookSink, header_from_env
+    from vidfiqa.sinks.webhook import WebhookSink, header_from_env
     from vidfiqa.live.metrics import Metrics
 
     received: list[dict] = []
@@ -484,8 +490,8 @@ def test_a_full_disk_delays_events_and_a_failing_analysis_restarts(people_clip, 
     injected at the sink."""
     import errno
 
-    from vidfiqa.live import events as events_module
     from vidfiqa.pipeline.processor import TrackProcessor
+    from vidfiqa.sinks.event_folders import EventFolderSink
 
     disk = tmp_path / "disk"
     full = threading.Event()
@@ -501,13 +507,13 @@ def test_a_full_disk_delays_events_and_a_failing_analysis_restarts(people_clip, 
                 except OSError:
                     pass
         else:
-            real = events_module.write_event_folder
+            real = EventFolderSink.emit
 
-            def refuses_while_full(*args, **kwargs):
-                if full.is_set():
+            def refuses_while_full(self, record):
+                if full.is_set() and record.is_event:
                     raise OSError(errno.ENOSPC, "No space left on device", str(disk / "events"))
-                return real(*args, **kwargs)
-            monkeypatch.setattr(events_module, "write_event_folder", refuses_while_full)
+                return real(self, record)
+            monkeypatch.setattr(EventFolderSink, "emit", refuses_while_full)
         calls = {"n": 0}
         real_process = TrackProcessor.process
 
@@ -520,19 +526,19 @@ def test_a_full_disk_delays_events_and_a_failing_analysis_restarts(people_clip, 
 
         log: list = []
         cfg = load_stream(stream_file(tmp_path, str(people_clip), loop=True, max_track_s=2.0))
-        watcher = Watcher([cfg], disk / "out", Retention(), log=Logger("json", stream=type("C", (), {"write": lambda s, t: log.append(t), "flush": lambda s: None})()))
+        watcher = Watcher([cfg], disk / "out", WatchOutputs(), log=Logger("json", stream=type("C", (), {"write": lambda s, t: log.append(t), "flush": lambda s: None})()))
         thread = run_in_thread(watcher, 60)
-        assert wait_for(lambda: watcher.workers.get("cam") is not None and watcher.workers["cam"].pending_events > 0, 40), "".join(log)[-2000:]
+        assert wait_for(lambda: len(watcher.outboxes["cam"]) > 0, 40), "".join(log)[-2000:]
         health = watcher.health()
         assert health["degraded"] and health["streams"]["cam"]["events_pending"] > 0 and health["streams"]["cam"]["worker_up"]
         # While it waits to restart (1 s), /health shows the camera's analysis as down.
         assert wait_for(lambda: not watcher.health()["streams"]["cam"]["worker_up"], 30, step=0.05), "".join(log)[-2000:]
         assert watcher.health()["degraded"] and "a bug met once" in watcher.health()["streams"]["cam"]["worker_error"]
-        assert wait_for(lambda: watcher.workers["cam"].restarts == 1 and watcher.health()["streams"]["cam"]["worker_up"], 30), "".join(log)[-2000:]
+        assert wait_for(lambda: watcher.cameras.workers["cam"].restarts == 1 and watcher.health()["streams"]["cam"]["worker_up"], 30), "".join(log)[-2000:]
         if mounted:
             filler.unlink()
         full.clear()
-        assert wait_for(lambda: len(events_of(disk / "out")) >= 2 and watcher.workers["cam"].pending_events == 0, 40), "".join(log)[-2000:]
+        assert wait_for(lambda: len(events_of(disk / "out")) >= 2 and len(watcher.outboxes["cam"]) == 0, 40), "".join(log)[-2000:]
         watcher.stop.set()
         thread.join(timeout=60)
         summary = json.loads((disk / "out" / "watch_summary.json").read_text())["streams"]["cam"]
@@ -608,7 +614,7 @@ def test_mqtt_events_snapshots_and_availability_survive_a_broker_restart(mosquit
     listener, received = mqtt_listener(port)
     log: list = []
     cfg = load_stream(stream_file(tmp_path, str(people_clip), loop=True, max_track_s=2.0))
-    watcher = Watcher([cfg], tmp_path / "out", Retention(), mqtt_url=f"mqtt://127.0.0.1:{port}",
+    watcher = Watcher([cfg], tmp_path / "out", WatchOutputs(mqtt_url=f"mqtt://127.0.0.1:{port}"),
                       log=Logger("json", stream=type("C", (), {"write": lambda s, t: log.append(t), "flush": lambda s: None})()))
     thread = run_in_thread(watcher, 120)
     events = lambda messages: [json.loads(p) for t, p, _ in messages if t == "vidfiqa/cam/event"]  # noqa: E731
@@ -625,7 +631,7 @@ def test_mqtt_events_snapshots_and_availability_survive_a_broker_restart(mosquit
         listener.loop_stop()
 
         broker.stop()
-        assert wait_for(lambda: not watcher.mqtt.connected, 20)
+        assert wait_for(lambda: not watcher.sink("mqtt").connected, 20)
         written = len(events_of(tmp_path / "out"))
         assert wait_for(lambda: len(events_of(tmp_path / "out")) >= written + 2, 30), "events go on while the broker is away"
         while_away = [e["event_id"] for e in events_of(tmp_path / "out")[written:]]
@@ -645,7 +651,7 @@ def test_mqtt_events_snapshots_and_availability_survive_a_broker_restart(mosquit
 
 
 def test_mqtt_urls_and_topics_are_checked_before_any_camera_starts(tmp_path):
-    from vidfiqa.live.mqtt import check_topic, parse_mqtt_url
+    from vidfiqa.sinks.mqtt import check_topic, parse_mqtt_url
 
     assert parse_mqtt_url("mqtt://ha:pa%40ss@broker.local:1884") == {"host": "broker.local", "port": 1884, "tls": False, "username": "ha",
                                                                       "password": "pa@ss"}

@@ -167,7 +167,7 @@ def test_cameras_under_overload_share_the_box_fairly(tmp_path, batched):
     can analyse.  Every camera drops its oldest frames, none starves, and each one's frame
     latency stays bounded by its short queue."""
     from vidfiqa.live.config import load_stream
-    from vidfiqa.live.events import Retention
+    from vidfiqa.sinks import WatchOutputs
     from vidfiqa.live.watch import Logger, Watcher
 
     clip = need(CLIPS["s18"])
@@ -176,7 +176,7 @@ def test_cameras_under_overload_share_the_box_fairly(tmp_path, batched):
         path = tmp_path / f"cam{k}.toml"
         path.write_text(f'[stream]\nname = "cam{k}"\nurl = "{clip}"\nloop = true\n[pipeline]\nfps_cap = 0\n')
         configs.append(load_stream(path))
-    watcher = Watcher(configs, tmp_path / "out", Retention(), log=Logger(stream=open(tmp_path / "log", "w")), metrics_port=None,
+    watcher = Watcher(configs, tmp_path / "out", WatchOutputs(), log=Logger(stream=open(tmp_path / "log", "w")), metrics_port=None,
                       batch_streams=batched)
     summary = watcher.run(duration_s=15)
     streams = summary["streams"]

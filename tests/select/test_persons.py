@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import DATA, need
 
-from vidfiqa.select.persons import DEFAULT_THRESHOLD, PersonMemory, TrackSpan, link_persons, track_template
+from vidfiqa.select.persons import DEFAULT_THRESHOLD, PersonMemory, TrackSpan, link_persons, link_template
 
 YTF = DATA / "ytf_aligned_dev" / "aligned_images_DB"
 # Two videos each of four people (frames evenly spaced over each video); the first two videos of each
@@ -42,17 +42,17 @@ def ytf_tracks(retinaface, student):
 
 
 def _templates(ytf_tracks):
-    return [track_template(emb, q) for _, _, emb, q in ytf_tracks]
+    return [link_template(emb, q) for _, _, emb, q in ytf_tracks]
 
 
-def test_track_template_is_a_unit_vector_and_skips_unusable_faces():
+def test_link_template_is_a_unit_vector_and_skips_unusable_faces():
     emb = np.array([[3.0, 0.0], [0.0, 1.0], [np.nan, 1.0]])
-    t = track_template(emb, np.array([0.9, 0.1, 0.5]))
+    t = link_template(emb, np.array([0.9, 0.1, 0.5]))
     assert np.isclose(np.linalg.norm(t), 1.0) and t[0] > t[1] > 0  # the better face weighs more
-    assert np.allclose(track_template(emb[:2]), np.array([1, 1]) / np.sqrt(2))  # plain mean of unit rows
-    assert np.allclose(track_template(emb, np.array([0.9, np.nan, 0.5])), [1.0, 0.0])
+    assert np.allclose(link_template(emb[:2]), np.array([1, 1]) / np.sqrt(2))  # plain mean of unit rows
+    assert np.allclose(link_template(emb, np.array([0.9, np.nan, 0.5])), [1.0, 0.0])
     with pytest.raises(ValueError):
-        track_template(np.full((2, 2), np.nan))
+        link_template(np.full((2, 2), np.nan))
 
 
 def test_ytf_videos_of_one_person_link_and_different_people_stay_apart(ytf_tracks):
@@ -73,7 +73,7 @@ def test_ytf_videos_of_one_person_link_and_different_people_stay_apart(ytf_track
 def test_overlapping_tracks_are_never_one_person(ytf_tracks):
     # Both videos of the first person, and the first one again as a third track.
     (_, _, e1, q1), (_, _, e2, q2) = ytf_tracks[0], ytf_tracks[1]
-    a, b = track_template(e1, q1), track_template(e2, q2)
+    a, b = link_template(e1, q1), link_template(e2, q2)
     apart = link_persons([TrackSpan(1, 0, 10, a), TrackSpan(2, 20, 30, b)], DEFAULT_THRESHOLD)
     assert apart[1] == apart[2]  # the same person, seen at different times
     together = link_persons([TrackSpan(1, 0, 10, a), TrackSpan(2, 10, 30, b)], DEFAULT_THRESHOLD)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from vidfiqa.faces import Faces
 from vidfiqa.select import SelectionRule, TrackHistory, finish_track, select_diverse, smooth_quality
+
+
+def rule(**changes) -> SelectionRule:
+    """The default selection rule with some settings changed."""
+    return replace(SelectionRule.default(), **changes)
 
 
 def test_smoothing_removes_one_frame_flicker_and_keeps_steps():
@@ -31,22 +38,22 @@ def test_selection_trades_quality_for_difference():
     merit = np.array([0.80, 0.79, 0.78, 0.70, 0.20])
     times = np.array([1.0, 1.05, 1.1, 6.0, 9.0])
     emb = np.stack([_unit(0), _unit(1), _unit(2), _unit(60), _unit(90)])
-    greedy = select_diverse(merit, times, emb, top_k=2, diversity=0.0, min_gap_s=0.0)
+    greedy = select_diverse(merit, times, emb, rule(top_k=2, diversity=0.0, min_gap_s=0.0))
     assert greedy == [0, 1]
-    diverse = select_diverse(merit, times, emb, top_k=2, diversity=0.3, min_gap_s=0.0)
+    diverse = select_diverse(merit, times, emb, rule(top_k=2, diversity=0.3, min_gap_s=0.0))
     assert diverse == [0, 3]
     # min_gap_s alone forbids frames 1 and 2 next to frame 0
-    gapped = select_diverse(merit, times, emb, top_k=3, diversity=0.0, min_gap_s=0.5)
+    gapped = select_diverse(merit, times, emb, rule(top_k=3, diversity=0.0, min_gap_s=0.5))
     assert gapped == [0, 3, 4]
-    assert select_diverse(merit, times, emb, top_k=5, diversity=0.0, min_gap_s=0.0, eligible=merit > 0.75) == [0, 1, 2]
+    assert select_diverse(merit, times, emb, rule(top_k=5, diversity=0.0, min_gap_s=0.0), eligible=merit > 0.75) == [0, 1, 2]
 
 
 def test_selection_respects_eligibility_and_empty_input():
     merit = np.array([0.9, 0.5, np.nan, 0.4])
     times = np.arange(4.0)
     emb = np.eye(4)
-    assert select_diverse(merit, times, emb, top_k=5, eligible=np.array([False, True, True, True])) == [1, 3]
-    assert select_diverse(np.zeros(0), np.zeros(0), np.zeros((0, 4))) == []
+    assert select_diverse(merit, times, emb, rule(top_k=5), eligible=np.array([False, True, True, True])) == [1, 3]
+    assert select_diverse(np.zeros(0), np.zeros(0), np.zeros((0, 4)), rule()) == []
 
 
 def _row(t, q):
@@ -76,10 +83,10 @@ def test_finished_track_picks_rows_of_its_own_pool_with_their_images():
     for row in rows:
         history.observe(row)
         history.offer(row)
-    result = finish_track(history, "lost", SelectionRule(top_k=3))
+    result = finish_track(history, "lost", rule(top_k=3))
     assert result is not None and result.track_id == 4 and result.ended == "lost"
     assert result.num_detections == 100 and result.num_scored == 100
     assert len(result.chosen) == 3 and result.chosen.crops is not None
     assert result.chosen.quality[0] == result.chosen.quality.max(), "the best frame comes first"
     np.testing.assert_allclose(result.chosen_smoothed, result.series.smoothed_at(result.chosen.frame_index))
-    assert finish_track(TrackHistory(5, fps=25.0), "lost", SelectionRule()) is None, "an empty track is dropped"
+    assert finish_track(TrackHistory(5, fps=25.0), "lost", rule()) is None, "an empty track is dropped"

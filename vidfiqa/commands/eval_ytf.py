@@ -51,6 +51,8 @@ def _read_protocol(path: str):
               help="Template rules to compare (repeatable) [default: all five].")
 @click.option("--temperature", type=click.FloatRange(0, min_open=True), default=None,
               help="The weighted rule's softmax temperature, in quality units [default: the one chosen for the student].")
+@click.option("-c", "--config", "config", default=None,
+              help="Preset name or TOML whose selection settings the selected rule uses, as `vidfiqa run --config` would [default: the defaults].")
 @click.option("--diversity-scores", type=click.Path(exists=True, dir_okay=False), default=None,
               help="A rescore parquet of the same frames whose embeddings keep the selected rule's frames apart (the student's, as in `vidfiqa run`) [default: SCORES' own].")
 @click.option("--bootstrap", type=click.IntRange(0), default=1000, show_default=True, help="Draws for 95 % intervals over videos on the extra pairs (0: none).")
@@ -59,7 +61,7 @@ def _read_protocol(path: str):
 @click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False), required=True, help="Report JSON.")
 @click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False), default=None, help="Report as markdown.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None, help="PNG: accuracy against k, one line per frame selection.")
-def ytf(scores_file, protocol_path, extra_pairs, k_values, rules, temperature, diversity_scores, bootstrap, seed, edc_frames, out_file, markdown_file, plot_file):
+def ytf(scores_file, protocol_path, extra_pairs, k_values, rules, temperature, config, diversity_scores, bootstrap, seed, edc_frames, out_file, markdown_file, plot_file):
     """Template verification on YouTube Faces from SCORES.parquet (`vidfiqa rescore` output).
 
     Each video's template is the normalised mean embedding of k frames: the k best by quality,
@@ -69,9 +71,15 @@ def ytf(scores_file, protocol_path, extra_pairs, k_values, rules, temperature, d
     console = make_console()
     ks = parse_ks(k_values)
 
+    import dataclasses
+
     import numpy as np
 
     from ..eval import setverify as sv
+    from ..pipeline import make_settings
+
+    # The selected rule is the pipeline's own, from the same settings: it cannot drift from `vidfiqa run`.
+    selection = make_settings(config).selection_rule()
 
     videos: dict = sv.read_scores(scores_file)
     rules = tuple(rules) or sv.SELECTIONS
@@ -100,11 +108,12 @@ def ytf(scores_file, protocol_path, extra_pairs, k_values, rules, temperature, d
         "coverage": coverage,
         "rules": list(rules),
         "temperature": temperature,
-        "protocol": sv.evaluate(videos, pairs, ks=ks, rules=rules, seed=seed, temperature=temperature) if pairs else None,
+        "selection": {"config": config, **dataclasses.asdict(selection)},
+        "protocol": sv.evaluate(videos, pairs, ks=ks, rules=rules, seed=seed, temperature=temperature, selection=selection) if pairs else None,
     }
     if extra_pairs:
         result["extra"] = sv.evaluate_extra(videos, sv.extra_pairs(with_face), ks=ks, rules=rules, seed=seed, temperature=temperature,
-                                            bootstrap=bootstrap)
+                                            bootstrap=bootstrap, selection=selection)
     if edc_frames:
         faces = {key: videos[key] for key in with_face}
         result["frame_edc"] = sv.frame_level_edc(faces, {key: sv.person_of(key) for key in faces}, frames_per_video=edc_frames, seed=seed)

@@ -29,29 +29,33 @@ def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_h
     """Watch cameras (STREAMS: stream definition files, see streams/README.md) and write one
     best-shot event per person who passes: images, events.jsonl, optionally a webhook."""
 
-    from ..live.events import Retention, header_from_env
-    from ..redact import checked_url, redact_url
+    import functools
+
+    from ..live.cameras import CameraFactory
     from ..live.watch import Logger, Watcher, load_streams
+    from ..redact import checked_url, redact_url
+    from ..sinks import Retention, WatchOutputs
+    from ..sinks.webhook import header_from_env
 
     log = Logger(log_format)
     if webhook is not None:
         checked_url(webhook, ("http", "https"), f"--webhook {redact_url(webhook)!r}")
     headers = header_from_env(webhook_header_env) if webhook_header_env else None
     if mqtt_url is not None:  # refused before any camera starts
-        from ..live.mqtt import check_topic, parse_mqtt_url
+        from ..sinks.mqtt import check_topic, parse_mqtt_url
 
         parse_mqtt_url(mqtt_url)
         check_topic(mqtt_topic)
     configs = load_streams(list(streams), config, log)
-    options = dict(webhook_url=webhook, webhook_headers=headers, webhook_timeout_s=webhook_timeout, metrics_port=None if no_metrics else metrics_port,
-                   log=log, mqtt_url=mqtt_url, mqtt_topic=mqtt_topic, batch_streams=batch, batch_wait_s=batch_wait_ms / 1000)
-    retention = Retention(keep_count, keep_days, keep_mb)
+    outputs = WatchOutputs(retention=Retention(keep_count, keep_days, keep_mb), webhook_url=webhook, webhook_timeout_s=webhook_timeout,
+                           webhook_headers=headers, mqtt_url=mqtt_url, mqtt_topic=mqtt_topic)
+    cameras: CameraFactory | None = None  # threads of this process
     if ray_address is not None:
-        from ..live.ray_cameras import RayWatcher
+        from ..live.ray_cameras import RayCameras
 
-        watcher: Watcher = RayWatcher(configs, out_dir, retention=retention, address=ray_address, cameras_per_actor=ray_cameras_per_actor, **options)
-    else:
-        watcher = Watcher(configs, out_dir, retention=retention, **options)
+        cameras = functools.partial(RayCameras, address=ray_address, cameras_per_actor=ray_cameras_per_actor)
+    watcher = Watcher(configs, out_dir, outputs, cameras=cameras, metrics_port=None if no_metrics else metrics_port, log=log,
+                      batch_streams=batch, batch_wait_s=batch_wait_ms / 1000)
     if watcher.server is not None:
         log("info", "metrics", url=f"http://127.0.0.1:{watcher.server.port}/metrics")
     summary = watcher.run(duration)

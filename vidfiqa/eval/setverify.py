@@ -24,18 +24,22 @@ with the third (the student's own embeddings, as `vidfiqa run` does), else with 
 
 Rules: ``quality`` / ``random`` / ``first`` take k frames with equal weights; ``weighted`` takes
 every frame, weighted by a softmax over quality (``temperature``; k does not apply);
-``selected`` takes the k frames `vidfiqa run`'s diverse selection picks (select/template_rules.py).
+``selected`` takes the k frames `vidfiqa run`'s diverse selection picks (select/template_rules.py), by
+the selection rule of the settings given (``selection``: `vidfiqa eval ytf --config`; the defaults
+otherwise), with its ``top_k`` replaced by k.
 """
 
 from __future__ import annotations
 
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from ..boxes import l2_normalize
+from ..select.rule import DEFAULT_FPS, SelectionRule
 from ..select.template_rules import TEMPLATE_TEMPERATURE
 from . import edc
 from .verification import Pairs, comparison_scores
@@ -47,7 +51,9 @@ DEFAULT_KS = (1, 3, 5, None)
 #: The ``weighted`` rule's softmax temperature for the bundled student's quality: the product's
 #: (select/template_rules.py), chosen on the choice half of the YouTube Faces dev people.
 DEFAULT_TEMPERATURE = TEMPLATE_TEMPERATURE
-VIDEO_FPS = 25.0  # YouTube Faces frame numbers -> seconds, for the ``selected`` rule's time terms
+# YouTube Faces frames carry no timestamps: their numbers become seconds as the pipeline's do for
+# any source without timing, for the ``selected`` rule's time terms.
+VIDEO_FPS = DEFAULT_FPS
 FAR = 1e-2
 N_FOLDS = 10
 
@@ -79,8 +85,8 @@ def select_frames(quality: np.ndarray, k: int | None, rule: str, rng: np.random.
     return np.sort(chosen)
 
 
-def template(embeddings: np.ndarray) -> np.ndarray:
-    """Mean of the L2-normalised rows, re-normalised: each frame weighs the same whatever its
+def mean_template(embeddings: np.ndarray) -> np.ndarray:
+    """The plain mean template: mean of the L2-normalised rows, re-normalised: each frame weighs the same whatever its
     embedding norm, and the cosine of two templates is then a plain dot product."""
     e = np.asarray(embeddings, dtype=np.float64)
     if e.ndim != 2 or len(e) == 0:
@@ -95,7 +101,8 @@ def _video_rng(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))])
 
 
-def video_template(videos: Videos, key: str, k: int | None, rule: str, seed: int = 0, temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
+def video_template(videos: Videos, key: str, k: int | None, rule: str, seed: int = 0, temperature: float = DEFAULT_TEMPERATURE,
+                   selection: SelectionRule | None = None) -> np.ndarray:
     """The template of video ``key`` by ``rule`` (see the module docstring)."""
     from ..select.template_rules import selected_frames, weighted_template
 
@@ -109,21 +116,22 @@ def video_template(videos: Videos, key: str, k: int | None, rule: str, seed: int
     if rule == "selected":
         diversity = np.asarray(videos[key][2]) if len(videos[key]) > 2 else embeddings
         times = np.arange(len(quality)) / VIDEO_FPS
-        chosen = selected_frames(quality, times, diversity, top_k=k if k is not None else 3)
+        selection = selection or SelectionRule.default()
+        chosen = selected_frames(quality, times, diversity, selection if k is None else replace(selection, top_k=k))
     else:
         chosen = select_frames(quality, k, rule, _video_rng(seed, key))
-    return template(embeddings[chosen])
+    return mean_template(embeddings[chosen])
 
 
 def pair_scores(videos: Videos, pairs: Sequence[tuple[str, str]], k: int | None, rule: str, seed: int = 0,
-                temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
+                temperature: float = DEFAULT_TEMPERATURE, selection: SelectionRule | None = None) -> np.ndarray:
     """Cosine similarity of the two videos' templates for each pair (one template per video,
     however many pairs it is in)."""
     if len(pairs) == 0:
         return np.zeros(0)
     keys = sorted({key for pair in pairs for key in pair})
     row = {key: i for i, key in enumerate(keys)}
-    templates = np.stack([video_template(videos, key, k, rule, seed, temperature) for key in keys])
+    templates = np.stack([video_template(videos, key, k, rule, seed, temperature, selection) for key in keys])
     a = templates[[row[p[0]] for p in pairs]]
     b = templates[[row[p[1]] for p in pairs]]
     return np.einsum("ij,ij->i", a, b)
@@ -210,22 +218,23 @@ def _tar_entry(scores: np.ndarray, same: np.ndarray, far: float) -> dict:
 # ----------------------------------------------------------------------------- sweeps
 def rule_ks(rule: str, ks: Sequence[int | None]) -> list[int | None]:
     """The k values a rule is swept over: ``weighted`` has none (every frame counts), ``selected``
-    the integer ones (it picks at most k frames)."""
+    the integer ones (it picks at most k frames), or None - its settings' own ``top_k`` - when
+    there are none."""
     if rule == "weighted":
         return [None]
     if rule == "selected":
-        return [k for k in ks if k is not None] or [3]
+        return [k for k in ks if k is not None] or [None]
     return list(ks)
 
 
 def _sweep(videos: Videos, keys: list[tuple[str, str]], ks, rules, seed: int, judge, temperature: float = DEFAULT_TEMPERATURE,
-           scores_by_label: dict[str, np.ndarray] | None = None) -> list[dict]:
+           scores_by_label: dict[str, np.ndarray] | None = None, selection: SelectionRule | None = None) -> list[dict]:
     """One row per (rule, k): the pair scores of that selection, judged by ``judge``; each row's
     scores are also kept in ``scores_by_label`` (by :func:`row_label`) when it is given."""
     rows = []
     for rule in rules:
         for k in rule_ks(rule, ks):
-            scores = pair_scores(videos, keys, k, rule, seed, temperature)
+            scores = pair_scores(videos, keys, k, rule, seed, temperature, selection)
             extra = {"temperature": temperature} if rule == "weighted" else {}
             rows.append({"rule": rule, "k": k, **extra, **judge(scores)})
             if scores_by_label is not None:
@@ -291,6 +300,7 @@ def evaluate(
     seed: int = 0,
     far: float = FAR,
     temperature: float = DEFAULT_TEMPERATURE,
+    selection: SelectionRule | None = None,
 ) -> dict:
     """Protocol pairs ``(key1, key2, same, fold)``: for every (rule, k) the fold accuracy and
     TAR@FAR.  JSON-ready apart from NaN (``k`` None = all frames)."""
@@ -302,7 +312,7 @@ def evaluate(
         return {"accuracy": fold_accuracy(scores, same, folds), **_tar_entry(scores, same, far)}
 
     return {"protocol": f"{N_FOLDS}-fold, threshold from the other folds", **_pair_counts(same),
-            "results": _sweep(videos, keys, list(ks), list(rules), seed, judge, temperature)}
+            "results": _sweep(videos, keys, list(ks), list(rules), seed, judge, temperature, selection=selection)}
 
 
 def person_of(key: str) -> str:
@@ -325,6 +335,7 @@ def evaluate_extra(
     far: float = FAR,
     temperature: float = DEFAULT_TEMPERATURE,
     bootstrap: int = 0,
+    selection: SelectionRule | None = None,
 ) -> dict:
     """Pairs without folds ``(key1, key2, same)``: accuracy at the best threshold *on these same
     pairs* (optimistic: the threshold has seen the answers) and TAR@FAR, per (rule, k)."""
@@ -338,7 +349,7 @@ def evaluate_extra(
         return {"best_threshold": threshold, "accuracy": acc, **_tar_entry(scores, same, far)}
 
     labelled: dict[str, np.ndarray] = {}
-    rows = _sweep(videos, keys, list(ks), list(rules), seed, judge, temperature, scores_by_label=labelled)
+    rows = _sweep(videos, keys, list(ks), list(rules), seed, judge, temperature, scores_by_label=labelled, selection=selection)
     result = {"protocol": "all video pairs present, best threshold on the same pairs (optimistic)", **_pair_counts(same), "results": rows}
     if bootstrap and keys:
         # Intervals over videos for every row, and each row's difference from the all-frames mean.

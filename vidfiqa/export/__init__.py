@@ -1,9 +1,10 @@
-"""Export: turning finished tracks (:class:`~vidfiqa.select.TrackResult`) into files - the
-gallery of `vidfiqa run` (images, per-track series, ``manifest.json``, ``index.html``) and the
-event folders of `vidfiqa watch` - and into the JSON entries that describe them."""
+"""Export: how finished tracks are written down - the JSON entries of manifests and events
+(``entries.py``), the images (``images.py``), the gallery page (``html.py``) and the manifest's
+schema and reader (``manifest.py``).  The sinks that
+write them to disk or send them away are in :mod:`vidfiqa.sinks`."""
 
 from .entries import EVENT_SCHEMA, event_record, number, selected_fields, series_csv, track_entry
-from .gallery import SCHEMA, GalleryWriter, read_manifest
 from .images import encode_image
+from .manifest import SCHEMA, read_manifest
 
-__all__ = ["EVENT_SCHEMA", "SCHEMA", "GalleryWriter", "encode_image", "event_record", "number", "read_manifest", "selected_fields", "series_csv", "track_entry"]
+__all__ = ["EVENT_SCHEMA", "SCHEMA", "encode_image", "event_record", "number", "read_manifest", "selected_fields", "series_csv", "track_entry"]

@@ -1,13 +1,18 @@
-"""How a :class:`~vidfiqa.select.TrackResult` is written down: the manifest's track entry, its
-selected-frame fields, the per-detection CSV, and the live event record.  The only place where
-results become JSON-ready dicts (and where numbers are rounded)."""
+"""How a finished track is written down: the manifest's track entry, its selected-frame fields,
+the per-detection CSV, the template, and the live event record.  The only place where results
+become JSON-ready dicts (and where numbers are rounded); every sink uses these."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from ..select import TrackResult
+from ..select.result import TrackResult
+
+if TYPE_CHECKING:
+    from ..select.chain import TrackRecord
+    from ..select.template_rules import TemplateBuilder
 
 
 def number(value: float, digits: int = 6) -> float | None:
@@ -52,13 +57,13 @@ def track_entry(result: TrackResult, selected: list[dict[str, Any]] | None = Non
         "quality_mean": number(result.quality_mean),
         "ended": result.ended,
         "selected": selected_fields(result) if selected is None else selected,
-        "template": template_record(result),
+        "template": template_record(result.template),
     }
 
 
-def template_record(result: TrackResult) -> dict[str, Any] | None:
-    """The track's template (select/template_rules.py) with its model, or None (nothing scored)."""
-    return result.face_template.record() if result.face_template is not None else None
+def template_record(template: "TemplateBuilder | None") -> dict[str, Any] | None:
+    """A track's or person's template (select/template_rules.py) with its model, or None (nothing scored)."""
+    return template.record() if template is not None else None
 
 
 SERIES_COLUMNS = ["frame_index", "pts", "quality", "quality_smoothed", "detector_score", "x1", "y1", "x2", "y2"]
@@ -85,41 +90,57 @@ def series_csv(result: TrackResult) -> str:
 EVENT_SCHEMA = "vidfiqa.event/1"
 
 
+def iso(wall: float) -> str:
+    """Wall-clock seconds as ISO 8601 UTC with milliseconds (``2026-12-07T04:06:34.123Z``)."""
+    return dt.datetime.fromtimestamp(wall, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def event_folder(record: "TrackRecord") -> str:
+    """Where an event's images and ``event.json`` live, relative to the watch output."""
+    return f"events/{record.stream}/{record.event_id}"
+
+
 def event_image_paths(folder: str, rank: int) -> tuple[str, str]:
     """Where an event's rank-th crop and context view live, relative to the watch output."""
     return f"{folder}/r{rank}_crop.png", f"{folder}/r{rank}_context.jpg"
 
 
-def event_record(result: TrackResult, stream: str, event_id: str, folder: str, segment: int,
-                 wall_of: Callable[[float], float], now: float, iso: Callable[[float], str],
-                 person_id: int | None = None) -> dict[str, Any]:
-    """The live event of a finished track (schema ``vidfiqa.event/1``, README "Live cameras").
+def event_latency(record: "TrackRecord") -> float:
+    """Seconds from the track's last detection to its event (the event's ``latency_s``)."""
+    assert record.emitted_at is not None
+    last = number(record.result.last_pts)
+    last_seen = record.wall_of(last) if last is not None else record.emitted_at
+    return round(record.emitted_at - last_seen, 3)
 
-    ``wall_of`` maps a stream time (pts) to wall-clock seconds; ``iso`` formats wall-clock
-    seconds; ``folder`` is the event's image folder relative to the watch output; ``person_id``
-    is the stream's person (the same when a person comes back within ``person_memory_s``).
-    """
+
+def event_record(record: "TrackRecord") -> dict[str, Any]:
+    """The live event of a finished track (schema ``vidfiqa.event/1``, docs/cameras.md): the
+    manifest's selected-frame fields with wall-clock times and image paths, the stream, its
+    person (the same when a person comes back within ``person_memory_s``) and the template.
+    The record must have been named (``event_id``, ``emitted_at``: sinks/outbox.py)."""
+    assert record.event_id is not None and record.emitted_at is not None and record.stream is not None
+    result, now, folder = record.result, record.emitted_at, event_folder(record)
     selected = []
     for item in selected_fields(result):
         crop, context = event_image_paths(folder, item["rank"])
-        selected.append({**item, "wall_time": iso(wall_of(item["pts"])) if item["pts"] is not None else None,
+        selected.append({**item, "wall_time": iso(record.wall_of(item["pts"])) if item["pts"] is not None else None,
                          "crop": crop, "context": context})
     first, last = number(result.first_pts), number(result.last_pts)
-    last_seen = wall_of(last) if last is not None else now
+    last_seen = record.wall_of(last) if last is not None else now
     return {
         "schema": EVENT_SCHEMA,
-        "event_id": event_id,
-        "stream": stream,
+        "event_id": record.event_id,
+        "stream": record.stream,
         "wall_time": iso(now),
         "track_id": result.track_id,
-        "person_id": person_id,
-        "segment": segment,
+        "person_id": record.person_id,
+        "segment": record.segment,
         "ended": result.ended,
-        "first_seen": iso(wall_of(first)) if first is not None else None,
+        "first_seen": iso(record.wall_of(first)) if first is not None else None,
         "last_seen": iso(last_seen),
-        "latency_s": round(now - last_seen, 3),
+        "latency_s": event_latency(record),
         "num_detections": result.num_detections,
         "quality_max": number(result.quality_max),
         "selected": selected,
-        "template": template_record(result),
+        "template": template_record(result.template),
     }

@@ -22,11 +22,12 @@ HELP = {
     "vidfiqa_reconnects_total": ("counter", "Times the stream was reopened after an error, a stall or its end."),
     "vidfiqa_stalls_total": ("counter", "Times a connected stream delivered nothing for read_timeout_s."),
     "vidfiqa_tracks_total": ("counter", "Tracks (or segments of long tracks) finished."),
+    "vidfiqa_tracks_rejected_total": ("counter", "Finished tracks the face gate turned away as not face-like (no event)."),
     "vidfiqa_events_total": ("counter", "Best-shot events emitted."),
     "vidfiqa_stage_seconds_total": ("counter", "Wall time spent per pipeline stage."),
     "vidfiqa_webhook_failures_total": ("counter", "Webhook deliveries that failed after all retries."),
     "vidfiqa_webhook_dropped_total": ("counter", "Events not sent to the webhook because its queue was full."),
-    "vidfiqa_sink_errors_total": ("counter", "Events that could not be written (a full disk, a read-only folder); each is retried with backoff."),
+    "vidfiqa_sink_errors_total": ("counter", "Times a sink refused a record (a full disk, a read-only folder), per stream and sink; each is retried with backoff."),
     "vidfiqa_events_lost_total": ("counter", "Events given up: still unwritten at shutdown, or pushed out of the bounded retry queue."),
     "vidfiqa_worker_restarts_total": ("counter", "Times a stream's analysis failed and was started again."),
     "vidfiqa_mqtt_published_total": ("counter", "MQTT messages (events, snapshots) sent or queued for the broker."),
@@ -73,6 +74,12 @@ class Metrics:
         """A gauge read when scraped (queue depths)."""
         with self._lock:
             self._gauges[self._key(name, labels)] = read
+
+    def total(self, name: str, **labels: str) -> float:
+        """The sum of a counter over every label set that includes ``labels`` (e.g. every sink of a stream)."""
+        want = set(labels.items())
+        with self._lock:
+            return sum(v for (n, key), v in self._values.items() if n == name and want <= set(key))
 
     def get(self, name: str, **labels: str) -> float:
         with self._lock:

@@ -2,7 +2,8 @@
 
     reader:  connect -> decode -> FrameQueue (bounded: drops the oldest frame when full)
                ^ reconnect with exponential backoff and jitter on errors, stalls and ends
-    worker:  FrameQueue -> TrackProcessor (detect, track, score) -> finished tracks -> events
+    worker:  FrameQueue -> TrackProcessor (detect, track, score) -> finished tracks
+               -> EndOfTrack (select/chain.py) -> the stream's outbox to the sinks (sinks/outbox.py)
 
 The two threads only share the queue, so a slow analysis (or another camera's) never blocks
 decoding: frames are dropped and counted instead, and memory stays bounded.
@@ -20,17 +21,15 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..errors import OutputError, VidfiqaError
+from ..errors import VidfiqaError
 from ..pipeline.batching import BatchedModels
 from ..pipeline.models import Models
 from ..pipeline.processor import TrackProcessor
 from ..redact import redact_text, redact_url
-from ..select import TrackResult
-from ..select.gate import FaceGate
-from ..select.persons import PersonMemory
+from ..select import DEFAULT_FPS, EndOfTrack, StreamPersons, TrackEnd, TrackResult
+from ..sinks.outbox import SinkOutbox
 from ..video.source import Frame
 from .config import StreamConfig
-from .events import EventWriter
 from .metrics import Metrics
 
 
@@ -227,8 +226,6 @@ class StreamReader(threading.Thread):
 
 
 LATENCY_WINDOW = 500  # frames whose arrival-to-analysed latency the quantiles describe
-MAX_PENDING_EVENTS = 100  # events kept for a retry after a sink error (the oldest go first)
-SINK_RETRY_MIN_S, SINK_RETRY_MAX_S = 1.0, 60.0
 WORKER_RESTART_MIN_S, WORKER_RESTART_MAX_S = 1.0, 60.0
 
 
@@ -238,69 +235,14 @@ def reconnect_delay(failures: int, min_s: float, max_s: float, uniform: Callable
     return min(max_s, min_s * 2 ** max(0, failures - 1) * uniform(0.75, 1.25))
 
 
-class EventOutbox:
-    """One stream's finished tracks on their way to the sinks.
-
-    Events a sink could not take (a full disk, a read-only folder) stay here and are retried
-    with a delay that doubles up to SINK_RETRY_MAX_S (the disk may be freed, the folder fixed);
-    bounded, so a disk that never recovers costs no more memory than MAX_PENDING_EVENTS events.
-    Used by each stream's worker, and by the Ray driver for the events its cameras send it."""
-
-    def __init__(self, stream: str, events: Any, metrics: Metrics, log: Callable[..., None]):
-        self.stream, self.events, self.metrics, self.log = stream, events, metrics, log
-        self._pending: deque[tuple[TrackResult, int, int | None, Callable[[float], float]]] = deque()
-        self._retry_at = 0.0
-        self._retry_delay = SINK_RETRY_MIN_S
-        metrics.gauge("vidfiqa_events_pending", self._pending.__len__, stream=stream)
-
-    def __len__(self) -> int:
-        return len(self._pending)
-
-    def add(self, result: TrackResult, segment: int, person_id: int | None, wall_of: Callable[[float], float]) -> None:
-        self._pending.append((result, segment, person_id, wall_of))
-        while len(self._pending) > MAX_PENDING_EVENTS:
-            self._pending.popleft()
-            self.metrics.inc("vidfiqa_events_lost_total", stream=self.stream)
-        self.write_due()
-
-    def write_due(self) -> None:
-        """Write the waiting events, oldest first, unless a retry is not due yet."""
-        if self._pending and time.monotonic() >= self._retry_at:
-            self.write()
-
-    def write(self) -> None:
-        while self._pending:
-            result, segment, person_id, wall_of = self._pending[0]
-            try:
-                self.events.emit(self.stream, result, wall_of, segment=segment, person_id=person_id)
-            except (OutputError, OSError) as err:
-                self.metrics.inc("vidfiqa_sink_errors_total", stream=self.stream, sink="events")
-                self.log("warning", "event not written, will retry", stream=self.stream, error=str(err),
-                         pending=len(self._pending), retry_in_s=round(self._retry_delay, 1))
-                self._retry_at = time.monotonic() + self._retry_delay
-                self._retry_delay = min(SINK_RETRY_MAX_S, 2 * self._retry_delay)
-                return
-            self._pending.popleft()
-            self._retry_delay = SINK_RETRY_MIN_S
-
-    def close(self) -> int:
-        """A last try for events a sink refused; returns how many are lost."""
-        self.write()
-        lost = len(self._pending)
-        if lost:
-            self.metrics.inc("vidfiqa_events_lost_total", lost, stream=self.stream)
-            self.log("error", "events not written at shutdown", stream=self.stream, lost=lost)
-            self._pending.clear()
-        return lost
-
-
 class StreamWorker(threading.Thread):
-    """Analyses one stream's frames and turns finished tracks into events."""
+    """Analyses one stream's frames; each finished track goes through the end-of-track chain to
+    the stream's outbox."""
 
-    def __init__(self, cfg: StreamConfig, frames: FrameQueue, models: Models, events: EventWriter, metrics: Metrics,
+    def __init__(self, cfg: StreamConfig, frames: FrameQueue, models: Models, outbox: SinkOutbox, metrics: Metrics,
                  stop: threading.Event, log: Callable[..., None], batched: BatchedModels | None = None):
         super().__init__(name=f"vidfiqa-work-{cfg.name}", daemon=True)
-        self.cfg, self.frames, self.models, self.events, self.metrics, self.stop, self.log = cfg, frames, models, events, metrics, stop, log
+        self.cfg, self.frames, self.models, self.outbox, self.metrics, self.stop, self.log = cfg, frames, models, outbox, metrics, stop, log
         # Models shared with other cameras through cross-stream batching (pipeline/batching.py):
         # while this worker analyses a frame it counts as a stream the batches may wait for.
         self.batched = batched
@@ -310,49 +252,30 @@ class StreamWorker(threading.Thread):
         self.error_at: float | None = None  # wall time of that failure
         self.up = True  # False while the analysis waits to restart after a failure
         self.restarts = 0
-        self.outbox = EventOutbox(cfg.name, events, metrics, log)
         self._fps: float | None = None
         metrics.set("vidfiqa_worker_up", 1.0, stream=cfg.name)
         # Live frames are timed by their arrival: container timestamps restart at every reconnect.
         self._t0_mono, self._t0_wall = time.monotonic(), time.time()
-        self._segments: dict[int, int] = {}
         self._index = 0
         self._size: tuple[int, int] | None = None
         self._last_frame_at: float | None = None
         self._processor: TrackProcessor | None = None
         # Live streams link persons as tracks end; memory is bounded by person_memory_s and max_persons.
-        self.persons = PersonMemory(threshold=cfg.settings.person_threshold, memory_s=cfg.person_memory_s)
-        self.gate = FaceGate() if cfg.settings.face_gate else None
-
-    @property
-    def pending_events(self) -> int:
-        """Events a sink refused that wait for a retry."""
-        return len(self.outbox)
-
-    def wall_of(self, pts: float) -> float:
-        return self._t0_wall + pts
+        persons = StreamPersons(cfg.settings.person_threshold, cfg.person_memory_s)
+        self.end_of_track = EndOfTrack.of(cfg.settings, persons, stream=cfg.name, wall_start=self._t0_wall)
 
     def _new_processor(self, stream_fps: float | None) -> TrackProcessor:
         """The tracker counts a track's absence in updates: it needs the analysed frame rate."""
         rates = [r for r in (stream_fps, self.cfg.analysis_fps_cap) if r]
-        fps = min(rates) if rates else 25.0
+        fps = min(rates) if rates else DEFAULT_FPS
         return TrackProcessor(self.models, self.cfg.settings, self._on_track, step_s=1.0 / fps, fps=fps)
 
     def _on_track(self, result: TrackResult) -> None:
-        tid = result.track_id
-        segment = self._segments.pop(tid, 0) + 1
-        if result.ended == "max_duration":
-            self._segments[tid] = segment  # the track goes on: its next event is the next segment
+        record = self.end_of_track(result)
         self.metrics.inc("vidfiqa_tracks_total", stream=self.cfg.name)
-        if self.gate is not None and self.gate.check(result) is not None:
+        if not record.accepted:
             self.metrics.inc("vidfiqa_tracks_rejected_total", stream=self.cfg.name)  # not face-like: no event
-            return
-        person_id = None
-        if result.template is not None:
-            start, end = result.first_pts, result.last_pts
-            person_id = self.persons.assign(result.template, start, end)
-        if len(result.chosen):
-            self.outbox.add(result, segment, person_id, self.wall_of)
+        self.outbox.add(record)
 
     def run(self) -> None:
         delay = WORKER_RESTART_MIN_S
@@ -378,9 +301,8 @@ class StreamWorker(threading.Thread):
                 continue
             break
         self._flush_open_tracks("shutdown")
-        self.outbox.close()
 
-    def _flush_open_tracks(self, reason: str) -> None:
+    def _flush_open_tracks(self, reason: TrackEnd) -> None:
         if self._processor is None:
             return
         try:

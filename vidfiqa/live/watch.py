@@ -1,11 +1,16 @@
-"""`vidfiqa watch`: many cameras in one process, for weeks.
+"""`vidfiqa watch`: many cameras in one process (or on a Ray cluster), for weeks.
 
-Each stream gets a reader thread and a worker thread (see stream.py); streams whose model
-settings agree share one set of models (``ModelCache``: onnxruntime sessions run calls from
-several threads at once, so sharing costs no parallelism).
-Events go to the shared EventWriter; a metrics server reports on all of them.  SIGINT/SIGTERM
-stop the readers, let every worker flush its open tracks as events, drain the webhook for a few
-seconds and exit 0.
+    cameras (a CameraBackend: cameras.py, ray_cameras.py)
+        each stream: reader -> analysis -> end-of-track chain (select/chain.py) -> TrackRecord
+    -> the stream's outbox (sinks/outbox.py): names the event, retries a refusing sink
+    -> every sink in order (sinks/__init__.py watch_sinks): event folders, events.jsonl,
+       webhook, MQTT, and any the caller adds
+
+The :class:`Watcher` owns what is the same wherever the cameras run: the sinks, one outbox per
+stream, the metrics server and /health, the signals, and ``watch_summary.json``.  SIGINT,
+SIGTERM and SIGHUP stop the cameras; every open track is emitted, the sinks get a few seconds to
+drain, and the summary is written.  The command exits 0, or 4 when events were lost (a sink never
+took them: commands/watch.py).
 """
 
 from __future__ import annotations
@@ -20,16 +25,17 @@ from typing import Any
 
 from ..atomic import atomic_write_text
 from ..errors import ConfigError, VidfiqaError
-from ..pipeline.batching import BatchedModels
-from ..pipeline.models import ModelCache
+from ..export.entries import iso
+from ..sinks import TrackSink, WatchOutputs, close_all, watch_sinks
+from ..sinks.outbox import EventNamer, SinkOutbox
+from .cameras import CameraFactory, CameraSetup, LocalCameras
 from .config import StreamConfig, load_stream
-from .events import EventWriter, Retention, WebhookSink, iso
 from .metrics import Metrics, MetricsServer
 from ..redact import redact_url
-from .stream import FrameQueue, StreamReader, StreamWorker
 
 
 M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # glibc's mallopt parameter numbers
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def tune_malloc(arenas: int = 2, mmap_threshold: int = 1 << 20) -> bool:
@@ -53,16 +59,6 @@ def tune_malloc(arenas: int = 2, mmap_threshold: int = 1 << 20) -> bool:
         return False
 
 
-def on_gpu(models: Any) -> bool:
-    """Whether the bundle's detector runs on a GPU (an onnxruntime session whose first provider
-    is not the CPU's)."""
-    session = getattr(models.detector, "session", None)
-    try:
-        return session is not None and session.get_providers()[0] != "CPUExecutionProvider"
-    except Exception:
-        return False
-
-
 class Logger:
     """Structured log lines on stderr: JSON objects (``json``) or ``key=value`` text."""
 
@@ -83,14 +79,16 @@ class Logger:
 
 
 class Watcher:
-    def __init__(self, streams: list[StreamConfig], out_dir: str | Path, retention: Retention | None = None,
-                 webhook_url: str | None = None, webhook_timeout_s: float = 5.0, webhook_headers: dict[str, str] | None = None, metrics_port: int | None = None,
-                 log: Logger | None = None, mqtt_url: str | None = None, mqtt_topic: str = "vidfiqa",
-                 batch_streams: bool | None = None, batch_wait_s: float = 0.02, events: Any = None):
-        """``batch_streams``: batch the model calls of cameras that share models (None: when the
-        models run on a GPU; on CPUs it was measured to analyse no more frames and to cost memory,
-        benchmarks/cameras.py).  ``events``: where finished tracks go instead of an EventWriter at ``out_dir`` (a Ray
-        camera actor relays them to its driver); no summary file is written then."""
+    """Cameras -> records -> sinks, until a signal, ``duration_s`` or the end of every input."""
+
+    def __init__(self, streams: list[StreamConfig], out_dir: str | Path, outputs: WatchOutputs | None = None, *,
+                 extra_sinks: list[TrackSink] | None = None, cameras: CameraFactory | None = None, metrics_port: int | None = None,
+                 log: Any = None, batch_streams: bool | None = None, batch_wait_s: float = 0.02):
+        """``outputs``: what the command's options say about the sinks (:func:`watch_sinks` makes
+        them); ``extra_sinks`` come after those.  ``cameras``: where the cameras run (default:
+        :class:`LocalCameras`, threads of this process).  ``batch_streams``: batch the model calls
+        of cameras that share models (None: when the models run on a GPU; on CPUs it was measured
+        to analyse no more frames and to cost memory, benchmarks/cameras.py)."""
         if not streams:
             raise ConfigError("no usable stream definitions")
         names = [s.name for s in streams]
@@ -102,76 +100,35 @@ class Watcher:
         self.log = log or Logger()
         self.metrics = Metrics()
         self.stop = threading.Event()
-        self.server = MetricsServer(self.metrics, metrics_port, self.health) if metrics_port is not None else None
-        self.webhook = WebhookSink(webhook_url, self.metrics, timeout_s=webhook_timeout_s, log=self.log, headers=webhook_headers) if webhook_url else None
-        self.mqtt = None
-        if mqtt_url:
-            from .mqtt import MqttSink
-
-            self.mqtt = MqttSink(mqtt_url, self.metrics, topic=mqtt_topic, log=self.log)
-        self.writes_summary = events is None
-        self.events = events if events is not None else EventWriter(self.out, retention or Retention(), self.metrics, webhook=self.webhook,
-                                                                    log=self.log, mqtt=self.mqtt)
-        self.models = ModelCache()
-        # Cross-stream batching: cameras that share a bundle also share batched calls into it.
-        self.batch_streams, self.batch_wait_s = batch_streams, batch_wait_s
-        self.batched: dict[int, BatchedModels] = {}  # by id() of the shared bundle
-        self.readers: dict[str, StreamReader] = {}
-        self.workers: dict[str, StreamWorker] = {}
         self.started = time.time()
+        self.server = MetricsServer(self.metrics, metrics_port, self.health) if metrics_port is not None else None
+        self.sinks = watch_sinks(self.out, outputs or WatchOutputs(), self.metrics, self.log) + list(extra_sinks or [])
+        namer = EventNamer(self.out)
+        self.outboxes = {cfg.name: SinkOutbox(cfg.name, self.sinks, self.metrics, self.log, namer) for cfg in streams}
+        setup = CameraSetup(streams, self.outboxes, self.metrics, self.log, self.stop, batch_streams=batch_streams, batch_wait_s=batch_wait_s)
+        self.cameras = (cameras or LocalCameras)(setup)
+
+    def sink(self, name: str) -> TrackSink | None:
+        """The sink of this name (``webhook``, ``mqtt`` ...), if there is one."""
+        return next((s for s in self.sinks if s.name == name), None)
 
     def health(self) -> dict:
-        streams = {}
-        for name, reader in self.readers.items():
-            worker = self.workers[name]
-            streams[name] = {
-                "up": reader.up,  # connected and delivering frames now
-                "seconds_since_frame": None if reader.last_frame_at is None else round(time.monotonic() - reader.last_frame_at, 2),
-                "last_error": reader.last_error,  # kept after a recovery: "up" says whether it lasts
-                "last_error_at": None if reader.last_error_at is None else iso(reader.last_error_at),
-                "worker_up": worker.is_alive() and worker.up,  # the analysis runs (not dead, not waiting to restart)
-                "worker_error": worker.error,
-                "worker_error_at": None if worker.error_at is None else iso(worker.error_at),
-                "worker_restarts": worker.restarts,
-                "events_pending": worker.pending_events,  # refused by a sink, waiting for a retry
-                "queue_depth": len(worker.frames),
-                "latency_s": worker.latency_quantiles(),  # arrival to analysed, recent frames
-            }
+        streams = self.cameras.health()
+        for name, state in streams.items():
+            state["events_pending"] = len(self.outboxes[name])  # refused by a sink, waiting for a retry
         healthy = [s["up"] and s["worker_up"] for s in streams.values()]
         return {"ok": any(healthy), "degraded": not all(healthy) or any(s["events_pending"] for s in streams.values()),
                 "uptime_s": round(time.time() - self.started, 1), "streams": streams}
 
     def start(self) -> None:
         tune_malloc()
-        for cfg in self.streams:
-            frames = FrameQueue(cfg.queue_frames)
-            self.metrics.gauge("vidfiqa_queue_depth", frames.__len__, stream=cfg.name)
-            models = self.models.get(cfg.settings)  # cameras with the same model settings share them
-            batched = None
-            if self.batch_streams or (self.batch_streams is None and on_gpu(models)):
-                if id(models) not in self.batched:
-                    self.batched[id(models)] = BatchedModels.wrap(models, max_wait_s=self.batch_wait_s, observe=self._observe_batch)
-                batched = self.batched[id(models)]
-                models = batched.models
-            self.readers[cfg.name] = StreamReader(cfg, frames, self.metrics, self.stop, self.log)
-            self.workers[cfg.name] = StreamWorker(cfg, frames, models, self.events, self.metrics, self.stop, self.log, batched=batched)
-        for cfg in self.streams:
-            self.log("info", "watching", stream=cfg.name, url=redact_url(cfg.url), file=cfg.source_file)
-            self.workers[cfg.name].start()
-            self.readers[cfg.name].start()
-
-    def _observe_batch(self, model: str, requests: int, items: int, waited_s: float) -> None:
-        m = self.metrics
-        m.inc("vidfiqa_batch_calls_total", model=model)
-        m.inc("vidfiqa_batch_requests_total", requests, model=model)
-        m.inc("vidfiqa_batch_items_total", items, model=model)
-        m.inc("vidfiqa_batch_wait_seconds_total", waited_s, model=model)
+        self.cameras.start()
 
     def run(self, duration_s: float | None = None) -> dict:
-        """Until SIGINT/SIGTERM (or ``duration_s``); returns the summary written to OUT."""
+        """Until a stop signal (or ``duration_s``); returns the summary written to OUT."""
         previous = {}
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in STOP_SIGNALS:
                 previous[sig] = signal.signal(sig, self._on_signal)
         try:
             self.start()
@@ -179,9 +136,9 @@ class Watcher:
             while not self.stop.is_set():
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-                if self._inputs_ended():
+                if self.cameras.ended():
                     break  # every input was a file that ended
-                self._tick()
+                self.cameras.tick()
                 self.stop.wait(0.2)
         finally:
             self.shutdown()
@@ -189,51 +146,28 @@ class Watcher:
                 signal.signal(sig, handler)
         return self.summary()
 
-    def _inputs_ended(self) -> bool:
-        return bool(self.readers) and not any(r.is_alive() for r in self.readers.values())
-
-    def _tick(self) -> None:
-        """Called every 0.2 s while running (the Ray driver collects its cameras' news here)."""
-
     def _on_signal(self, signum, frame) -> None:
         self.log("info", "shutting down", signal=signal.Signals(signum).name)
         self.stop.set()
 
     def shutdown(self) -> None:
+        """Stop the cameras (every open track is emitted), deliver what waits, close the sinks
+        (the webhook and MQTT get a few seconds to drain), stop serving metrics, write the summary."""
         self.stop.set()
-        for reader in self.readers.values():
-            reader.join(timeout=15)
-        for worker in self.workers.values():
-            worker.join(timeout=60)  # flushes its open tracks as events
-        for batched in self.batched.values():
-            batched.close()
-        self._close_sinks()
-        self._write_summary()
-
-    def _close_sinks(self) -> None:
-        """Give the webhook and MQTT a few seconds to drain, and stop serving metrics."""
-        if self.webhook is not None:
-            self.webhook.close(deadline_s=5.0)
-        if self.mqtt is not None:
-            self.mqtt.close(deadline_s=5.0)
+        self.cameras.shutdown()
+        for outbox in self.outboxes.values():
+            outbox.close()
+        try:
+            close_all(self.sinks)
+        except Exception as err:  # a sink that cannot close must not keep the summary from being written
+            self.log("error", "a sink failed to close", error=f"{type(err).__name__}: {err}")
         if self.server is not None:
             self.server.close()
-
-    def _write_summary(self) -> None:
-        if self.writes_summary:
-            atomic_write_text(self.out / "watch_summary.json", json.dumps(self.summary(), indent=1) + "\n")
-
-    def _worker_info(self, name: str) -> dict:
-        """The summary's view of a stream's analysis: its last error and frame latency."""
-        worker = self.workers.get(name)
-        if worker is None:
-            return {"worker_error": None, "worker_error_at": None, "frame_latency_s": None}
-        return {"worker_error": worker.error, "worker_error_at": None if worker.error_at is None else iso(worker.error_at),
-                "frame_latency_s": worker.latency_quantiles()}
+        atomic_write_text(self.out / "watch_summary.json", json.dumps(self.summary(), indent=1) + "\n")
 
     def summary(self) -> dict:
         m = self.metrics
-        return {
+        summary: dict[str, Any] = {
             "started": iso(self.started),
             "stopped": iso(time.time()),
             "streams": {
@@ -247,10 +181,10 @@ class Watcher:
                     "stalls": int(m.get("vidfiqa_stalls_total", stream=cfg.name)),
                     "tracks": int(m.get("vidfiqa_tracks_total", stream=cfg.name)),
                     "events": int(m.get("vidfiqa_events_total", stream=cfg.name)),
-                    "sink_errors": int(m.get("vidfiqa_sink_errors_total", stream=cfg.name, sink="events")),
+                    "sink_errors": int(m.total("vidfiqa_sink_errors_total", stream=cfg.name)),
                     "events_lost": int(m.get("vidfiqa_events_lost_total", stream=cfg.name)),
                     "worker_restarts": int(m.get("vidfiqa_worker_restarts_total", stream=cfg.name)),
-                    **self._worker_info(cfg.name),
+                    **self.cameras.stream_info(cfg.name),
                 }
                 for cfg in self.streams
             },
@@ -261,17 +195,15 @@ class Watcher:
                         "items": int(m.get("vidfiqa_batch_items_total", model=model))}
                 for model in ("detect", "score", "embed") if m.get("vidfiqa_batch_calls_total", model=model)
             } or None,
-            "mqtt": None if self.mqtt is None else {
-                "broker": self.mqtt.shown,
-                "published": self.mqtt.published,
-                "dropped": int(m.get("vidfiqa_mqtt_dropped_total")),
-            },
-            "webhook": None if self.webhook is None else {
-                "delivered": self.webhook.delivered,
-                "failures": int(m.get("vidfiqa_webhook_failures_total")),
-                "dropped": int(m.get("vidfiqa_webhook_dropped_total")),
-            },
+            "mqtt": None,
+            "webhook": None,
         }
+        for sink in self.sinks:
+            said = sink.summary()
+            if said is not None:
+                summary[sink.name] = said
+        summary.update(self.cameras.summary())
+        return summary
 
 
 def load_streams(paths: list[str], base_config: str | None, log: Logger) -> list[StreamConfig]:

@@ -66,15 +66,17 @@ class Models:
 
     @classmethod
     def build(cls, settings: RunSettings, detector: FaceDetector | None = None, roi_detector: FaceDetector | None = None,
-              scorer: QualityScorer | None = None) -> "Models":
-        """Build the models ``settings`` name; tests and services may pass ready ones in."""
+              scorer: QualityScorer | None = None, threads: int | None = None) -> "Models":
+        """Build the models ``settings`` name; tests and services may pass ready ones in.
+        ``threads``: onnxruntime threads per model when the ``threads`` setting is 0 (None: every
+        CPU this process may use; a Ray camera actor passes the CPUs it declared)."""
         from ..detect import make_detector
         from ..onnx_session import default_threads
 
         s = settings
         # Every core: the sessions' idle threads sleep rather than spin (onnx_session.py), so the
         # decoder's thread still gets its share.  With spinning, one thread fewer was faster.
-        threads = s.threads or default_threads()
+        threads = s.threads or threads or default_threads()
         common: dict[str, Any] = dict(model_path=s.detector_model, device=s.device, score_threshold=s.detect_score, threads=threads)
         detector = detector or make_detector(s.detector, input_size=s.input_size, small_faces=s.small_faces, **common)
         region = None
@@ -120,9 +122,11 @@ def embedding_model_name(settings: RunSettings) -> str:
 
 
 class ModelCache:
-    """One :class:`Models` per distinct set of model settings, built on first use."""
+    """One :class:`Models` per distinct set of model settings, built on first use (``threads``:
+    as :meth:`Models.build`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads
         self._bundles: dict[tuple, Models] = {}
         self._lock = threading.Lock()
 
@@ -136,7 +140,7 @@ class ModelCache:
         key = self.key(settings)
         with self._lock:  # two cameras starting at once must not both load the models
             if key not in self._bundles:
-                self._bundles[key] = Models.build(settings)
+                self._bundles[key] = Models.build(settings, threads=self.threads)
             return self._bundles[key]
 
     def __len__(self) -> int:

@@ -2,11 +2,11 @@
 
     frame -> shot cut? -> detect (whole frame, or regions around tracked faces) -> track
           -> size gate -> align + context view -> scoring queue -> (batch) quality, embedding
-          -> each track's history -> (track ends) smooth + select -> TrackResult -> sink
+          -> each track's history -> (track ends) smooth + select -> TrackResult -> on_track
 
 Every stage takes and returns :class:`~vidfiqa.faces.Faces`; a finished track leaves as a
-:class:`~vidfiqa.select.TrackResult` through ``on_track`` (the gallery for `vidfiqa run`, the
-event sinks for `vidfiqa watch`).
+:class:`~vidfiqa.select.TrackResult` through ``on_track``: the end-of-track chain
+(``select/chain.py``) and then the sinks, the same for `vidfiqa run` and `vidfiqa watch`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
@@ -22,7 +22,7 @@ import numpy as np
 from ..boxes import context_view
 from ..faces import Faces, object_column
 from ..quality.batching import ScoringQueue
-from ..select import SelectionRule, TrackHistory, TrackResult, finish_track
+from ..select import TrackEnd, TrackHistory, TrackResult, finish_track, frame_times
 from ..select.identity import IdentityWatch
 from ..video.shots import SceneCutDetector
 from ..video.source import Frame
@@ -30,7 +30,7 @@ from ..select.template_rules import TemplateBuilder
 from .models import Models, embedding_model_name
 from .settings import RunSettings
 
-TrackSink = Callable[[TrackResult], object]
+OnTrack = Callable[[TrackResult], object]
 
 
 @dataclass
@@ -60,11 +60,7 @@ class ProcessorCounts:
     detections: int = 0  # faces found (tracked)
     scored: int = 0  # faces scored
     dropped_short: int = 0  # tracks too short to be real
-    tracks_emitted: int = 0  # results handed to the sink
-
-
-def selection_rule(settings: RunSettings) -> SelectionRule:
-    return SelectionRule(**{f.name: getattr(settings, f.name) for f in fields(SelectionRule)})
+    tracks_emitted: int = 0  # results handed to on_track
 
 
 class TrackProcessor:
@@ -78,12 +74,12 @@ class TrackProcessor:
     here belongs to one stream.
     """
 
-    def __init__(self, models: Models, settings: RunSettings, on_track: TrackSink, step_s: float, fps: float, video_clock: bool = False):
+    def __init__(self, models: Models, settings: RunSettings, on_track: OnTrack, step_s: float, fps: float, video_clock: bool = False):
         from ..track import ByteTracker, TrackerSettings
 
         s = self.settings = settings
         self.models, self.on_track, self.fps = models, on_track, fps
-        self.rule = selection_rule(s)
+        self.rule = s.selection_rule()
         self.embedding_model = embedding_model_name(s)
         self.tracker = ByteTracker(
             TrackerSettings(high_score=s.track_high_score, low_score=s.detect_score, new_track_score=s.track_new_score, lost_after_s=s.lost_after_s),
@@ -114,7 +110,7 @@ class TrackProcessor:
         ``detected``: the frame's whole-frame detection, made ahead (only when
         :attr:`searches_every_frame`); None: detect here."""
         times, m = self.times, self.models
-        self._video_now = frame.pts if frame.pts == frame.pts else frame.index / self.fps
+        self._video_now = float(frame_times(frame.pts, frame.index, self.fps))
         with times("scene_cut"):
             if frame.thumbnails is not None:
                 # Every decoded frame since the last analysed one: a cut between them counts here.
@@ -153,7 +149,7 @@ class TrackProcessor:
         if self.queue.due():
             self._score_queued()
 
-    def finish(self, reason: str) -> None:
+    def finish(self, reason: TrackEnd) -> None:
         """End every open track now (end of input, a long gap in a stream, shutdown)."""
         self._end(self.tracker.reset(), reason)
         self.cut_detector.reset()
@@ -174,7 +170,7 @@ class TrackProcessor:
         s = self.settings
         watch = IdentityWatch(threshold=s.identity_split, confirm=s.identity_confirm)
         return TrackHistory(track_id, fps=self.fps, capacity=s.candidates, identity=watch,
-                            face_template=TemplateBuilder(model=self.embedding_model))
+                            template=TemplateBuilder(model=self.embedding_model))
 
     def _add(self, faces: Faces, frame: np.ndarray) -> None:
         """Record tracked faces; queue the ones that pass the size gate (and are due) for scoring."""
@@ -255,7 +251,7 @@ class TrackProcessor:
             parts.append((track_id, rest))
         return parts
 
-    def _end(self, track_ids: list[int], reason: str, keep_open: bool = False) -> None:
+    def _end(self, track_ids: list[int], reason: TrackEnd, keep_open: bool = False) -> None:
         """Select and hand over these tracks.  ``keep_open``: a fresh history starts (a long
         track emitted in segments)."""
         if not any(t in self.histories for t in track_ids):

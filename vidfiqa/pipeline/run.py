@@ -1,6 +1,8 @@
 """`vidfiqa run`: one input (file, URL or frame folder) through the loop into one gallery.
 
-    decode (prefetched) -> TrackProcessor (processor.py) -> TrackResult -> GalleryWriter
+    decode (prefetched) -> TrackProcessor (processor.py) -> TrackResult
+        -> EndOfTrack (select/chain.py: gate, persons over the whole input) -> TrackRecord
+        -> GallerySink (sinks/gallery.py), then any sinks the caller adds
 
 A track's selection is written to the gallery as soon as the track ends, so a long video or a
 crash never holds (or loses) more than the tracks still open.
@@ -15,18 +17,18 @@ from typing import Any, Callable, Iterator
 
 from ..errors import VidfiqaError
 from ..detect.base import FaceDetector
-from ..export import GalleryWriter
 from ..faces import Faces
 from ..redact import redact_text, redact_url
-from ..select.gate import FaceGate
+from ..select import DEFAULT_FPS, EndOfTrack, InputPersons, TrackResult
+from ..sinks import TrackSink, close_all
+from ..sinks.gallery import GallerySink
 from ..video.source import Frame
 from .models import Models
 from .prefetch import Prefetcher
-from .processor import TrackProcessor, selection_rule
+from .processor import TrackProcessor
 from .settings import RunSettings
 
 MAX_LISTED_SKIPS = 100  # unreadable files named in the manifest (all are counted)
-DEFAULT_FPS = 25.0  # assumed only to turn frame numbers into seconds when a source has no timing
 
 Progress = Callable[[int, int | None], None]  # (frames processed, frames expected or None)
 
@@ -60,8 +62,9 @@ class VideoPipeline:
         return self._models
 
     # ------------------------------------------------------------------ one input
-    def run(self, source: str | Path, out_dir: str | Path, progress: Progress | None = None) -> dict[str, Any]:
-        """Process ``source`` into a gallery at ``out_dir``; returns the manifest (a dict)."""
+    def run(self, source: str | Path, out_dir: str | Path, progress: Progress | None = None, sinks: list[TrackSink] | None = None) -> dict[str, Any]:
+        """Process ``source`` into a gallery at ``out_dir``; returns the manifest (a dict).
+        ``sinks``: more sinks, each given every record after the gallery (docs/sinks.md)."""
         from ..video import open_source
 
         s = self.settings
@@ -82,15 +85,23 @@ class VideoPipeline:
             # analysed frames a second it found 9 of 13 cuts, 13 of 13 with every frame
             # (benchmarks/shots.py).
             video.thumbnails = True
+        persons = InputPersons(s.selection_rule(), s.person_threshold, fps)  # linked over the whole input
+        end_of_track = EndOfTrack.of(s, persons)
         try:
             models = self.models
-            writer = GalleryWriter(out_dir, source={**info.to_dict(), "path": shown, "uri": shown}, settings=s.to_dict(),
-                                   write_series=s.write_series, gate=FaceGate() if s.face_gate else None,
-                                   rule=selection_rule(s), person_threshold=s.person_threshold, fps=fps)
+            writer = GallerySink(out_dir, source={**info.to_dict(), "path": shown, "uri": shown}, settings=s.to_dict(),
+                                 persons=persons, write_series=s.write_series)
         except BaseException:
             video.close()
             raise
-        run = TrackProcessor(models, s, writer.add, step_s=stride / fps, fps=fps, video_clock=True)
+        outputs: list[TrackSink] = [writer, *(sinks or [])]
+
+        def on_track(result: TrackResult) -> None:
+            record = end_of_track(result)
+            for sink in outputs:
+                sink.emit(record)
+
+        run = TrackProcessor(models, s, on_track, step_s=stride / fps, fps=fps, video_clock=True)
         times = run.times
         decoding = Prefetcher(video, depth=4)
         # Frames searched whole every time are detected a stage ahead, in a thread of their own:
@@ -151,6 +162,7 @@ class VideoPipeline:
                 status, message = "stopped_early", "no frame could be decoded"
             try:
                 writer.finish(status, message, stats, source_updates={"frames_decoded": decoded})
+                close_all(outputs)
             except VidfiqaError:
                 if status != "failed":
                     raise

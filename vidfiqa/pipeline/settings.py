@@ -13,7 +13,7 @@ import math
 import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -22,6 +22,9 @@ else:  # Python 3.10: the same parser, as a package
 
 from ..config_values import coerce
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..select.rule import SelectionRule
 
 # The presets live in the repository's configs/; vidfiqa/presets links to them so that wheels
 # carry them too (setuptools copies the files behind the link).
@@ -91,6 +94,13 @@ class RunSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def selection_rule(self) -> "SelectionRule":
+        """The smoothing and selection settings, as the one rule every selection uses (tracks,
+        persons, `vidfiqa eval ytf --rule selected`)."""
+        from ..select.rule import SelectionRule
+
+        return SelectionRule(**{f.name: getattr(self, f.name) for f in fields(SelectionRule)})
 
     def stride_for(self, fps: float | None) -> int:
         """The stride a video of this frame rate is analysed at: ``stride``, raised so that at most

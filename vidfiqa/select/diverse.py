@@ -2,9 +2,9 @@
 
 The rule, with the settings that control it (``vidfiqa run --help``):
 
-1. A frame's **merit** is ``min(quality, quality_smoothed)``: it must be good itself *and* sit in
-   a good stretch of the track, so neither a one-frame spike nor a blink between good frames
-   wins.  Frames below ``min_quality`` (smoothed) or ``min_face_size`` are not eligible.
+1. A frame's **merit** is ``min(quality, quality_smoothed)`` (``rule.merit``): it must be good
+   itself *and* sit in a good stretch of the track, so neither a one-frame spike nor a blink
+   between good frames wins.  Frames below ``min_quality`` (smoothed) or ``min_face_size`` are not eligible.
 2. Merit is rescaled to 0..1 within the track (range at least ``QUALITY_RANGE``, so a track
    whose frames are all alike is not stretched into false differences).
 3. **Similarity** of two frames = ``embedding_weight`` x cosine of their student embeddings
@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..boxes import l2_normalize
+from .rule import SelectionRule
 
 # The bundled student's quality spans roughly 0..1 from unusable to excellent faces; a track
 # whose merits span less than this is treated as this wide.
@@ -35,10 +36,12 @@ def frame_similarity(embeddings: np.ndarray, times: np.ndarray, embedding_weight
     return embedding_weight * cosine + (1.0 - embedding_weight) * closeness
 
 
-def select_diverse(merit: np.ndarray, times: np.ndarray, embeddings: np.ndarray, top_k: int = 3, diversity: float = 0.3,
-                   time_scale_s: float = 2.0, embedding_weight: float = 0.5, min_gap_s: float = 0.25,
+def select_diverse(merit: np.ndarray, times: np.ndarray, embeddings: np.ndarray, rule: SelectionRule,
                    eligible: np.ndarray | None = None) -> list[int]:
-    """Indices of the selected frames, best first (see the module docstring for the rule)."""
+    """Indices of the selected frames, best first (see the module docstring for the rule; the
+    settings are ``rule``'s ``top_k``, ``diversity``, ``time_scale_s``, ``embedding_weight`` and
+    ``min_gap_s``)."""
+    top_k, diversity = rule.top_k, rule.diversity
     merit = np.asarray(merit, np.float64)
     n = len(merit)
     ok = np.isfinite(merit) if eligible is None else (np.asarray(eligible, bool) & np.isfinite(merit))
@@ -46,14 +49,14 @@ def select_diverse(merit: np.ndarray, times: np.ndarray, embeddings: np.ndarray,
         return []
     low, high = merit[ok].min(), merit[ok].max()
     relevance = (merit - low) / max(high - low, QUALITY_RANGE)
-    similarity = frame_similarity(embeddings, times, embedding_weight, time_scale_s)
+    similarity = frame_similarity(embeddings, times, rule.embedding_weight, rule.time_scale_s)
     times = np.asarray(times, np.float64)
     picked = [int(np.flatnonzero(ok)[np.argmax(relevance[ok])])]
     while len(picked) < top_k:
         available = ok.copy()
         available[picked] = False
         for j in picked:
-            available &= np.abs(times - times[j]) >= min_gap_s
+            available &= np.abs(times - times[j]) >= rule.min_gap_s
         if not available.any():
             break
         gain = (1.0 - diversity) * relevance - diversity * similarity[:, picked].max(axis=1)

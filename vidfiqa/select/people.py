@@ -11,7 +11,7 @@ import numpy as np
 from .diverse import select_diverse
 from .persons import TrackSpan, link_persons
 from .result import TrackResult
-from .rule import SelectionRule
+from .rule import SelectionRule, frame_times, merit
 
 
 @dataclass(frozen=True, eq=False)
@@ -22,27 +22,22 @@ class TrackPicks:
     track_id: int
     start_s: float
     end_s: float
-    template: np.ndarray
-    merit: np.ndarray  # (k,) min(quality, smoothed quality) of each pick
+    link_template: np.ndarray
+    merit: np.ndarray  # (k,) rule.merit of each pick
     times: np.ndarray  # (k,) seconds
     embeddings: np.ndarray  # (k, D)
 
     @classmethod
     def of(cls, result: TrackResult, fps: float) -> "TrackPicks | None":
         """None for a track with nothing scored (no template, nothing to show)."""
-        if result.template is None or not len(result.chosen):
+        if result.link_template is None or not len(result.chosen):
             return None
         chosen = result.chosen
         assert chosen.quality is not None and chosen.embeddings is not None
-        series_t = _times(result.series.pts, result.series.frame_index, fps)
-        return cls(result.track_id, float(series_t[0]), float(series_t[-1]), result.template,
-                   np.minimum(chosen.quality.astype(np.float64), result.chosen_smoothed),
-                   _times(chosen.timestamp, chosen.frame_index, fps), chosen.embeddings.astype(np.float64))
-
-
-def _times(pts: np.ndarray, frame_index: np.ndarray, fps: float) -> np.ndarray:
-    pts = np.asarray(pts, np.float64)
-    return np.where(np.isfinite(pts), pts, np.asarray(frame_index, np.float64) / fps)
+        series_t = frame_times(result.series.pts, result.series.frame_index, fps)
+        return cls(result.track_id, float(series_t[0]), float(series_t[-1]), result.link_template,
+                   merit(chosen.quality, result.chosen_smoothed),
+                   frame_times(chosen.timestamp, chosen.frame_index, fps), chosen.embeddings.astype(np.float64))
 
 
 @dataclass(frozen=True)
@@ -56,7 +51,7 @@ def group_people(tracks: list[TrackPicks], rule: SelectionRule, threshold: float
     """Persons of these tracks, best person (highest merit of a pick) first."""
     if not tracks:
         return []
-    spans = [TrackSpan(t.track_id, t.start_s, t.end_s, t.template, float(t.merit.max())) for t in tracks]
+    spans = [TrackSpan(t.track_id, t.start_s, t.end_s, t.link_template, float(t.merit.max())) for t in tracks]
     person_of = link_persons(spans, threshold)
     members: dict[int, list[TrackPicks]] = {}
     for t in sorted(tracks, key=lambda t: (t.start_s, t.track_id)):
@@ -65,10 +60,9 @@ def group_people(tracks: list[TrackPicks], rule: SelectionRule, threshold: float
     for pid in sorted(members):  # link_persons numbers persons by their best track
         own = members[pid]
         index = [(t.track_id, k) for t in own for k in range(len(t.merit))]
-        merit = np.concatenate([t.merit for t in own])
+        merits = np.concatenate([t.merit for t in own])
         times = np.concatenate([t.times for t in own])
         embeddings = np.concatenate([t.embeddings for t in own])
-        chosen = select_diverse(merit, times, embeddings, top_k=rule.top_k, diversity=rule.diversity,
-                                time_scale_s=rule.time_scale_s, embedding_weight=rule.embedding_weight, min_gap_s=rule.min_gap_s)
+        chosen = select_diverse(merits, times, embeddings, rule)
         people.append(Person(pid, [t.track_id for t in own], [index[i] for i in chosen]))
     return people

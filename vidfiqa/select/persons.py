@@ -1,6 +1,6 @@
 """Linking tracks into persons: one template per track, tracks clustered by cosine similarity.
 
-A track's *template* (:func:`track_template`) is the quality-weighted mean of its faces'
+A track's *link template* (:func:`link_template`) is the quality-weighted mean of its faces'
 L2-normalised embeddings, normalised again.  Two tracks are the same person when their templates
 are similar enough, with one hard rule: **two tracks that overlap in time are never the same
 person** (two faces seen at once are two people), and this holds for whole persons, not only
@@ -37,7 +37,7 @@ DEFAULT_TOP_K: int | None = 5
 LINKAGES = ("average", "complete", "single")
 
 
-def track_template(embeddings: np.ndarray, quality: np.ndarray | None = None, top_k: int | None = DEFAULT_TOP_K) -> np.ndarray:
+def link_template(embeddings: np.ndarray, quality: np.ndarray | None = None, top_k: int | None = DEFAULT_TOP_K) -> np.ndarray:
     """One unit vector (D,) for a track from its faces' embeddings (N, D).
 
     Each embedding is L2-normalised first, so every face has the same say regardless of its
@@ -79,7 +79,7 @@ def track_template(embeddings: np.ndarray, quality: np.ndarray | None = None, to
 @dataclass(frozen=True, eq=False)
 class TrackSpan:
     """What linking needs of one track: its id, when it was seen (seconds; ``end_s`` >=
-    ``start_s``, both inclusive), its template (a unit vector, see :func:`track_template`) and a
+    ``start_s``, both inclusive), its template (a unit vector, see :func:`link_template`) and a
     weight saying how good it is (e.g. its quality mass), used only to number the persons."""
 
     track_id: int

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..faces import Faces, object_column
 from .identity import IdentityWatch
+from .rule import frame_times
 from .template_rules import TemplateBuilder
 
 
@@ -38,7 +39,10 @@ class TrackHistory:
     frame_index: list[int] = field(default_factory=list)
     pts: list[float] = field(default_factory=list)
     quality: list[float] = field(default_factory=list)  # NaN: detected but not scored (gated)
-    face_quality: list[float] = field(default_factory=list)  # the student's, when another method ranks (see Faces)
+    # The student's quality, the scale of the absolute floors (Faces.floor_quality): the same as
+    # ``quality`` unless another method ranks (then ranked_by_other_method is set).
+    floor_quality: list[float] = field(default_factory=list)
+    ranked_by_other_method: bool = False
     detector_score: list[float] = field(default_factory=list)
     boxes: list[tuple[float, ...]] = field(default_factory=list)  # x1, y1, x2, y2
     pool: dict[int, Faces] = field(default_factory=dict)  # bucket -> one scored row
@@ -50,7 +54,7 @@ class TrackHistory:
     identity: IdentityWatch = field(default_factory=IdentityWatch)
     # The track's template (every scored face, weighted by quality: select/template_rules.py), and
     # the last scored rows that went into it, so that a split can move them to the other part.
-    face_template: TemplateBuilder = field(default_factory=TemplateBuilder)
+    template: TemplateBuilder = field(default_factory=TemplateBuilder)
     recent_rows: deque = field(default_factory=lambda: deque(maxlen=RECENT_ROWS))
 
     def __len__(self) -> int:
@@ -65,7 +69,8 @@ class TrackHistory:
         self.frame_index.extend(int(v) for v in faces.frame_index)
         self.pts.extend(float(v) for v in faces.timestamp)
         self.quality.extend(float(v) for v in quality)
-        self.face_quality.extend(float(v) for v in floor)
+        self.floor_quality.extend(float(v) for v in floor)
+        self.ranked_by_other_method |= faces.face_quality is not None
         self.recent_scores = (self.recent_scores + [float(v) for v in floor if math.isfinite(v)])[-2:]
         self.detector_score.extend(float(v) for v in faces.scores)
         self.boxes.extend(tuple(float(v) for v in box) for box in faces.boxes)
@@ -76,8 +81,7 @@ class TrackHistory:
         return abs(self.recent_scores[1] - self.recent_scores[0]) if len(self.recent_scores) == 2 else 0.0
 
     def time_of(self, faces: Faces) -> np.ndarray:
-        pts = np.asarray(faces.timestamp, np.float64)
-        return np.where(np.isfinite(pts), pts, faces.frame_index / self.fps)
+        return frame_times(faces.timestamp, faces.frame_index, self.fps)
 
     def offer(self, faces: Faces) -> None:
         """Scored rows of this track compete for the pool (a row must have ``quality``)."""
@@ -86,7 +90,7 @@ class TrackHistory:
             raise ValueError("TrackHistory.offer: faces have no quality")
         if faces.embeddings is not None:
             floor = faces.floor_quality if faces.floor_quality is not None else scores
-            self.face_template.add(faces.embeddings, floor)
+            self.template.add(faces.embeddings, floor)
             for i in range(len(faces)):
                 self.recent_rows.append((int(faces.frame_index[i]), np.asarray(faces.embeddings[i], np.float32), float(floor[i])))
         for i, time_s in enumerate(self.time_of(faces)):
@@ -112,18 +116,19 @@ class TrackHistory:
         stays = [i for i, f in enumerate(self.frame_index) if f < frame_index]
         moved = TrackHistory(new_track_id, fps=self.fps, capacity=self.capacity,
                              identity=IdentityWatch(self.identity.threshold, self.identity.confirm, self.identity.min_quality),
-                             face_template=TemplateBuilder(self.face_template.temperature, self.face_template.model))
+                             template=TemplateBuilder(self.template.temperature, self.template.model),
+                             ranked_by_other_method=self.ranked_by_other_method)
         # The faces from the split on leave this track's template for the new part's (the last
         # RECENT_ROWS scored faces are known; a split is found within a few of them).
         later_rows = [row for row in self.recent_rows if row[0] >= frame_index]
         if later_rows:
             embeddings = np.stack([row[1] for row in later_rows])
             qualities = np.array([row[2] for row in later_rows])
-            self.face_template.remove(embeddings, qualities)
-            moved.face_template.add(embeddings, qualities)
+            self.template.remove(embeddings, qualities)
+            moved.template.add(embeddings, qualities)
             moved.recent_rows.extend(later_rows)
             self.recent_rows = deque((row for row in self.recent_rows if row[0] < frame_index), maxlen=RECENT_ROWS)
-        for name in ("frame_index", "pts", "quality", "face_quality", "detector_score", "boxes"):
+        for name in ("frame_index", "pts", "quality", "floor_quality", "detector_score", "boxes"):
             values = getattr(self, name)
             getattr(moved, name).extend(values[i] for i in later)
             setattr(self, name, [values[i] for i in stays])
@@ -133,7 +138,7 @@ class TrackHistory:
         moved.bucket_s = self.bucket_s
         moved.detections_seen = len(later)
         for part in (self, moved):  # each part's own last two scores (a split is rare: a scan is fine)
-            part.recent_scores = [v for v in part.face_quality if math.isfinite(v)][-2:]
+            part.recent_scores = [v for v in part.floor_quality if math.isfinite(v)][-2:]
         suspects = [u for f, u in self.identity.suspects if f >= frame_index]
         if suspects:
             moved.identity.seed(np.stack(suspects))

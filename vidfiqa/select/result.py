@@ -1,13 +1,14 @@
-"""What a finished track hands to every sink: a typed :class:`TrackResult`.
+"""What a finished track is: a typed :class:`TrackResult` (its series, its picks, its templates)
+and why it ended (:data:`TrackEnd`).
 
-The gallery, the event folder, the JSONL log and the webhook all take ``TrackResult`` objects and
-serialise them themselves (``vidfiqa.export.entries``); nothing in the analysis loop builds JSON.
+The end-of-track chain (``chain.py``) wraps it into the record every sink takes; the sinks
+serialise it themselves (``vidfiqa.export.entries``): nothing in the analysis loop builds JSON.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
@@ -15,6 +16,26 @@ from ..faces import Faces
 
 if TYPE_CHECKING:
     from .template_rules import TemplateBuilder
+
+#: Why a track ended (the manifest's and events' ``ended``): a closed set, documented in
+#: :data:`TRACK_END_MEANING` and docs/manifest.md.
+TrackEnd = Literal["lost", "scene_cut", "identity_change", "end_of_input", "interrupted", "max_duration", "stream_lost",
+                   "resolution_change", "worker_restart", "shutdown"]
+TRACK_ENDS: tuple[str, ...] = get_args(TrackEnd)
+TRACK_END_MEANING: dict[str, str] = {
+    "lost": "the face was not seen for lost_after_s",
+    "scene_cut": "a hard cut, or the end of a cross-dissolve",
+    "identity_change": "another person took the tracked face's place; the rest of it is a new track",
+    "end_of_input": "the file or frame folder ended",
+    "interrupted": "vidfiqa run was stopped by a signal (Ctrl-C, SIGTERM): open tracks were finished",
+    "max_duration": "a live track open for max_track_s: this part is emitted and the track goes on as the next segment",
+    "stream_lost": "a camera delivered nothing for keep_tracks_s (or came back after longer)",
+    "resolution_change": "a camera came back with another frame size",
+    "worker_restart": "a camera's analysis failed and was restarted; its open tracks were emitted first",
+    "shutdown": "vidfiqa watch stopped (a signal, --duration, or every input ended)",
+}
+assert set(TRACK_END_MEANING) == set(TRACK_ENDS)
+
 
 @dataclass(frozen=True, eq=False)
 class QualitySeries:
@@ -55,20 +76,30 @@ class TrackResult:
 
     ``chosen`` holds the selected frames, best first, as ``Faces`` rows with ``crops`` (aligned),
     ``context`` (wider views), ``quality`` and ``embeddings``; ``chosen_smoothed`` is the smoothed
-    quality at each of them.  ``ended`` says why the track ended: ``lost``, ``scene_cut``,
-    ``end_of_input``, ``interrupted``, ``max_duration``, ``stream_lost``, ``resolution_change``,
-    ``shutdown``, ``identity_change`` (another person took over the track's place).
+    quality at each of them.  ``ended`` says why the track ended (:data:`TrackEnd`).
+
+    Two templates, each with one job (a third, the identity watch's running *reference*, lives
+    only while the track is open: identity.py):
+
+    * ``template``: every scored face's embedding, weighted by quality (template_rules.py) - the
+      manifests' and events' ``template``, what users enroll and search with;
+    * ``link_template``: the candidate pool's best faces (persons.py ``link_template``) - what
+      tracks are linked into persons by.
+
+    Both are None when nothing was scored.
     """
 
     track_id: int
-    ended: str
+    ended: TrackEnd
     series: QualitySeries
     chosen: Faces
     chosen_smoothed: np.ndarray
-    template: np.ndarray | None = None  # unit vector of the track's candidates, for linking tracks (select/persons.py); None: nothing scored
-    # Every scored face's embedding, weighted by quality (select/template_rules.py): the template
-    # manifests and events give users for recognition.  None: nothing scored.
-    face_template: "TemplateBuilder | None" = None
+    link_template: np.ndarray | None = None
+    template: "TemplateBuilder | None" = None
+
+    def __post_init__(self) -> None:
+        if self.ended not in TRACK_ENDS:
+            raise ValueError(f"unknown track end {self.ended!r}: one of {', '.join(TRACK_ENDS)}")
 
     @property
     def num_detections(self) -> int:

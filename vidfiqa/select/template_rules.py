@@ -4,7 +4,7 @@
   (in the quality's own units): ``w_i = exp((q_i - max q) / T)``.  A large T is the plain mean of
   all frames; a small one approaches the single best frame.
 * ``selected``: the frames `vidfiqa run`'s diverse selection picks (``select/diverse.py``), with
-  the merit the pipeline uses (``min(quality, smoothed quality)``), averaged with equal weights.
+  the pipeline's merit and selection rule (``select/rule.py``), averaged with equal weights.
 
 Each frame's embedding is L2-normalised before it is averaged, so every frame's say is its
 weight, whatever its embedding's norm.  :class:`TemplateBuilder` folds frames in one at a time
@@ -21,6 +21,7 @@ import numpy as np
 
 from ..boxes import l2_normalize
 from .diverse import select_diverse
+from .rule import SelectionRule, merit
 from .smoothing import smooth_quality
 
 
@@ -59,19 +60,19 @@ def weighted_template(embeddings: np.ndarray, quality: np.ndarray, temperature: 
     return l2_normalize(softmax_weights(q[keep], temperature) @ e[keep])
 
 
-def selected_frames(quality: np.ndarray, times_s: np.ndarray, embeddings: np.ndarray, top_k: int = 3, diversity: float = 0.3,
-                    time_scale_s: float = 2.0, embedding_weight: float = 0.5, min_gap_s: float = 0.25,
-                    smooth_window: int = 5, smooth_sigma: float = 1.0) -> np.ndarray:
-    """Indices (temporal order) of the frames the pipeline's selection picks from these frames
-    (frames in temporal order; NaN quality: no face, never picked)."""
+def selected_frames(quality: np.ndarray, times_s: np.ndarray, embeddings: np.ndarray, rule: SelectionRule) -> np.ndarray:
+    """Indices (temporal order) of the frames the pipeline's selection (``rule``) picks from
+    these frames (frames in temporal order; NaN quality: no face, never picked).
+
+    Every setting of the rule applies but ``min_quality``: that floor is on the bundled
+    student's scale, and ``quality`` here may be any method's (a `vidfiqa rescore` parquet of
+    FaceQAN carries no student quality), so the eval cannot apply it faithfully."""
     q = np.asarray(quality, np.float64)
     faces = np.flatnonzero(np.isfinite(q))
     if faces.size == 0:
         return faces
-    smoothed = smooth_quality(q[faces], smooth_window, smooth_sigma).astype(np.float64)
-    merit = np.minimum(q[faces], smoothed)
-    picks = select_diverse(merit, np.asarray(times_s, np.float64)[faces], np.asarray(embeddings, np.float64)[faces], top_k=top_k,
-                           diversity=diversity, time_scale_s=time_scale_s, embedding_weight=embedding_weight, min_gap_s=min_gap_s)
+    smoothed = smooth_quality(q[faces], rule.smooth_window, rule.smooth_sigma).astype(np.float64)
+    picks = select_diverse(merit(q[faces], smoothed), np.asarray(times_s, np.float64)[faces], np.asarray(embeddings, np.float64)[faces], rule)
     return np.sort(faces[np.asarray(picks, np.int64)])
 
 

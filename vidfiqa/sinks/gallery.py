@@ -1,4 +1,4 @@
-"""The gallery on disk: images, per-track series, ``manifest.json`` and ``index.html``.
+"""The gallery of `vidfiqa run`: images, per-track series, ``manifest.json`` and ``index.html``.
 
 Layout of OUT (all paths in the manifest are relative to OUT)::
 
@@ -11,7 +11,8 @@ Layout of OUT (all paths in the manifest are relative to OUT)::
 
 Every file is written atomically (temporary file, then rename), and a track's files before the
 manifest that lists them, so whenever the process stops the manifest describes finished tracks
-whose files exist.
+whose files exist.  The persons are the end-of-track chain's (``select/chain.py``
+``InputPersons``), linked over the whole input; the gallery only writes them down.
 """
 
 from __future__ import annotations
@@ -26,30 +27,25 @@ from typing import Any
 from .._version import __version__
 from ..atomic import atomic_write_bytes, atomic_write_text, overwrite_in_place
 from ..errors import ConfigError, OutputError
-from ..select import SelectionRule, TrackResult
-from ..select.gate import FaceGate
-from ..select.people import TrackPicks, group_people
-from ..select.persons import DEFAULT_THRESHOLD
-from ..select.template_rules import TemplateBuilder, merged
-from . import html
-from .entries import selected_fields, series_csv, track_entry
-from .images import encode_image, pick_images
+from ..export import html
+from ..export.entries import selected_fields, series_csv, template_record, track_entry
+from ..export.images import encode_image, pick_images
+from ..export.manifest import SCHEMA
+from ..select.chain import InputPersons, TrackRecord
 
-SCHEMA = "vidfiqa.manifest/2"
 MANIFEST_EVERY_S = 1.0  # rewrite the manifest at most this often while running (always at the end)
 
 
-class GalleryWriter:
-    """Owns OUT: prepares it, adds finished tracks, keeps the manifest current."""
+class GallerySink:
+    """Owns OUT: prepares it, writes every finished track, keeps the manifest current."""
 
-    def __init__(self, out_dir: str | Path, source: dict[str, Any], settings: dict[str, Any], write_series: bool = True,
-                 gate: FaceGate | None = None, rule: SelectionRule | None = None, person_threshold: float = DEFAULT_THRESHOLD,
-                 fps: float = 25.0):
+    name = "gallery"
+
+    def __init__(self, out_dir: str | Path, source: dict[str, Any], settings: dict[str, Any], persons: InputPersons,
+                 write_series: bool = True):
         self.out = Path(out_dir)
         self.write_series = write_series
-        self.gate, self.rule, self.person_threshold, self.fps = gate, rule or SelectionRule(), person_threshold, fps
-        self._picks: dict[int, TrackPicks] = {}
-        self._templates: dict[int, TemplateBuilder] = {}
+        self.persons = persons
         self._prepare()
         self.manifest: dict[str, Any] = {
             "schema": SCHEMA,
@@ -97,8 +93,9 @@ class GalleryWriter:
             raise OutputError.of(err, self.out) from err
 
     # ------------------------------------------------------------------ tracks
-    def add(self, result: TrackResult) -> dict[str, Any]:
+    def emit(self, record: TrackRecord) -> None:
         """Write a finished track's images (and series), then list it in the manifest."""
+        result = record.result
         track_dir = Path("tracks") / f"{result.track_id:04d}"
         try:
             (self.out / track_dir).mkdir(parents=True, exist_ok=True)
@@ -111,28 +108,24 @@ class GalleryWriter:
             atomic_write_bytes(self.out / item["crop"], encode_image(crop, ".png"), durable=False)
             atomic_write_bytes(self.out / item["context"], encode_image(context, ".jpg"), durable=False)
         entry = track_entry(result, selected)
-        reason = self.gate.check(result) if self.gate is not None else None
-        if reason is None:
+        if record.accepted:
             entry["person_id"] = None  # set when the persons are (re)grouped
         else:
-            entry["reason"] = reason
+            entry["reason"] = record.rejected
         if self.write_series:
             entry["series"] = f"{track_dir.as_posix()}/quality.csv"
             atomic_write_text(self.out / entry["series"], series_csv(result))
             self._plots[result.track_id] = html.plot_data(result.series, selected)
         atomic_write_text(self.out / track_dir / "track.json", json.dumps(entry, indent=1) + "\n")
-        if reason is not None:
-            self.manifest["rejected"].append(entry)
-        else:
-            self.manifest["tracks"].append(entry)
-            picks = TrackPicks.of(result, self.fps)
-            if picks is not None:
-                self._picks[result.track_id] = picks
-            if result.face_template is not None:
-                self._templates[result.track_id] = result.face_template
+        self.manifest["tracks" if record.accepted else "rejected"].append(entry)
         if time.monotonic() - self._last_write >= MANIFEST_EVERY_S:
             self.write_manifest()
-        return entry
+
+    def close(self) -> None:
+        """The run's end writes the manifest (:meth:`finish`, with its status): nothing to do here."""
+
+    def summary(self) -> None:
+        return None
 
     # ------------------------------------------------------------------ manifest / page
     def write_manifest(self) -> None:
@@ -161,10 +154,9 @@ class GalleryWriter:
         self._last_write = time.monotonic()
 
     def _persons(self) -> list[dict[str, Any]]:
-        """Link the tracks so far into persons (cheap: milliseconds for hundreds of tracks), set
-        each track's ``person_id`` and list each person's best frames over all of its tracks."""
+        """The chain's persons so far as manifest entries; sets each track's ``person_id``."""
         tracks = {t["track_id"]: t for t in self.manifest["tracks"]}
-        people = group_people(list(self._picks.values()), self.rule, self.person_threshold)
+        people = self.persons.people()
         for entry in tracks.values():
             entry["person_id"] = None  # a track with no pick has no template: no person
         persons = []
@@ -183,7 +175,7 @@ class GalleryWriter:
                 "selected": [{**tracks[tid]["selected"][k], "rank": rank + 1, "track_id": tid}
                              for rank, (tid, k) in enumerate(person.picks)],
                 # Every scored face of the person's tracks, by the same rule as a track's.
-                "template": _record(merged([self._templates[tid] for tid in person.track_ids if tid in self._templates])),
+                "template": template_record(person.template),
             })
         return persons
 
@@ -195,21 +187,3 @@ class GalleryWriter:
             self.manifest["source"].update(source_updates)
         self.write_manifest()
         return self.manifest
-
-
-def _record(builder: TemplateBuilder | None) -> dict[str, Any] | None:
-    return builder.record() if builder is not None else None
-
-
-def read_manifest(path: str | Path) -> dict[str, Any]:
-    """A gallery's manifest, refusing any schema but this one with a one-line error (a reader of
-    ``/1`` would otherwise take its per-track rows for persons)."""
-    path = Path(path)
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ConfigError(f"{path}: not a readable manifest ({err})") from None
-    schema = manifest.get("schema") if isinstance(manifest, dict) else None
-    if schema != SCHEMA:
-        raise ConfigError(f"{path}: manifest schema {schema!r} is not {SCHEMA!r}; rerun `vidfiqa run` with this version")
-    return manifest

@@ -1,5 +1,5 @@
-"""The gallery writer: tracks become manifest entries, images and series; gated tracks go to
-``rejected`` with their reason."""
+"""The gallery sink: records become manifest entries, images and series; tracks the chain's gate
+rejected go to ``rejected`` with their reason."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import json
 
 import numpy as np
 
-from vidfiqa.export import GalleryWriter, read_manifest
 from vidfiqa.faces import Faces, object_column
-from vidfiqa.select import SelectionRule, TrackResult
-from vidfiqa.select.gate import FaceGate
+from vidfiqa.pipeline import RunSettings
+from vidfiqa.select import EndOfTrack, InputPersons, TrackResult
 from vidfiqa.select.result import QualitySeries
+from vidfiqa.export import read_manifest
+from vidfiqa.sinks.gallery import GallerySink
 
 
 def _series(n: int, quality: float) -> QualitySeries:
@@ -24,15 +25,18 @@ def test_a_track_with_nothing_scored_is_rejected_not_a_crash(tmp_path):
     """Faces all smaller than min_face_size are tracked but never scored: no pick, no template.
     Such a track (common for distant faces in a crowd at 720p) is listed under ``rejected`` with
     the reason, next to a normal track, and the manifest stays readable."""
-    writer = GalleryWriter(tmp_path / "g", source={"path": "x.mp4"}, settings={}, gate=FaceGate(), rule=SelectionRule())
+    settings = RunSettings()
+    persons = InputPersons(settings.selection_rule(), settings.person_threshold, fps=25.0)
+    end_of_track = EndOfTrack.of(settings, persons)
+    writer = GallerySink(tmp_path / "g", source={"path": "x.mp4"}, settings={}, persons=persons)
     unscored = TrackResult(track_id=1, ended="lost", series=_series(6, np.nan), chosen=Faces.empty(), chosen_smoothed=np.zeros(0))
     crop = np.full((1, 112, 112, 3), 128, np.uint8)
     chosen = Faces.create([[10, 10, 60, 60]], np.zeros((1, 5, 2)), [0.9], frame_index=2, timestamp=0.08, track_id=2,
                           crops=crop, quality=[0.5], embeddings=np.ones((1, 4)), context=object_column([crop[0]]))
     good = TrackResult(track_id=2, ended="lost", series=_series(5, 0.5), chosen=chosen, chosen_smoothed=np.array([0.5]),
-                       template=np.array([0.5, 0.5, 0.5, 0.5]))
-    writer.add(unscored)
-    writer.add(good)
+                       link_template=np.array([0.5, 0.5, 0.5, 0.5]))
+    writer.emit(end_of_track(unscored))
+    writer.emit(end_of_track(good))
     writer.finish("complete", None, {})
     manifest = read_manifest(tmp_path / "g" / "manifest.json")
     assert [t["track_id"] for t in manifest["tracks"]] == [2] and manifest["tracks"][0]["person_id"] == 1

@@ -24,8 +24,11 @@ from typing import Any, Callable
 from urllib.parse import unquote
 
 from ..errors import ConfigError
+from ..export.entries import event_record
+from ..export.images import encode_image, pick_images
+from ..live.metrics import Metrics
 from ..redact import checked_url, redact_url
-from .metrics import Metrics
+from ..select.chain import TrackRecord
 
 DEFAULT_PORT, DEFAULT_TLS_PORT = 1883, 8883
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30
@@ -49,7 +52,10 @@ def check_topic(topic: str) -> str:
 
 
 class MqttSink:
-    """Publishes events, snapshots and availability to one broker (see the module docstring)."""
+    """Publishes events, snapshots and availability to one broker (see the module docstring); a
+    :class:`~vidfiqa.sinks.base.TrackSink`."""
+
+    name = "mqtt"
 
     def __init__(self, url: str, metrics: Metrics, topic: str = "vidfiqa", queue_size: int = 1000,
                  log: Callable[..., None] | None = None):
@@ -88,9 +94,6 @@ class MqttSink:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
-
     def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
         if reason_code.is_failure:
             self.log("warning", "mqtt connection refused", broker=self.shown, reason=str(reason_code))
@@ -103,6 +106,17 @@ class MqttSink:
         if self._connected.is_set():
             self.log("warning", "mqtt disconnected, reconnecting", broker=self.shown, reason=str(reason_code))
         self._connected.clear()
+
+    def emit(self, record: TrackRecord) -> None:
+        """An event and its best crop as the stream's snapshot; never blocks, never raises."""
+        if not record.is_event:
+            return
+        assert record.stream is not None
+        images = pick_images(record.result)
+        self.publish_event(record.stream, event_record(record), encode_image(images[0][0], ".jpg") if images else None)
+
+    def summary(self) -> dict[str, Any]:
+        return {"broker": self.shown, "published": self.published, "dropped": int(self.metrics.get("vidfiqa_mqtt_dropped_total"))}
 
     def publish_event(self, stream: str, event: dict, snapshot_jpeg: bytes | None) -> None:
         """Queue an event (and its snapshot) for the broker; never blocks."""

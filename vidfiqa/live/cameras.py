@@ -1,0 +1,165 @@
+"""Where `vidfiqa watch`'s cameras run: a :class:`CameraBackend`.
+
+The :class:`~vidfiqa.live.watch.Watcher` owns what is the same wherever cameras run - the sinks
+and each stream's outbox to them, metrics, /health, signals, the summary - and drives one
+backend through this small surface:
+
+* :class:`LocalCameras`: each camera as two threads of this process (reader and analysis,
+  stream.py); cameras whose model settings agree share one set of models;
+* ``RayCameras`` (ray_cameras.py): groups of cameras as Ray actors, each actor a
+  :class:`LocalCameras` of its own whose records are relayed to the driver.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from ..export.entries import iso
+from ..pipeline.batching import BatchedModels
+from ..pipeline.models import ModelCache
+from ..redact import redact_url
+from ..sinks.outbox import SinkOutbox
+from .config import StreamConfig
+from .metrics import Metrics
+from .stream import FrameQueue, StreamReader, StreamWorker
+
+READER_JOIN_S, WORKER_JOIN_S = 15.0, 60.0  # a worker's join covers flushing its open tracks
+
+
+@dataclass
+class CameraSetup:
+    """What every backend is given by the watcher."""
+
+    streams: list[StreamConfig]
+    outboxes: dict[str, SinkOutbox]  # per stream: where its records go
+    metrics: Metrics
+    log: Callable[..., None]
+    stop: threading.Event  # set when the watch ends (a signal, --duration, inputs ended)
+    batch_streams: bool | None = None  # batch the model calls of cameras sharing models (None: on a GPU)
+    batch_wait_s: float = 0.02
+
+
+class CameraBackend(Protocol):
+    def start(self) -> None:
+        """Start every camera."""
+
+    def tick(self) -> None:
+        """Called by the watcher every 0.2 s while running (a driver collects its cameras' news)."""
+
+    def ended(self) -> bool:
+        """Every input was a file, and all of them have ended."""
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Per stream: ``up``, ``worker_up`` and what else the backend knows (see /health)."""
+
+    def stream_info(self, name: str) -> dict[str, Any]:
+        """The summary's view of a stream's analysis: ``worker_error``, ``worker_error_at``, ``frame_latency_s``."""
+
+    def shutdown(self) -> None:
+        """Stop the cameras; every open track is emitted to the outboxes before this returns."""
+
+    def summary(self) -> dict[str, Any]:
+        """Entries of the backend's own for watch_summary.json (``ray``), or none."""
+
+
+CameraFactory = Callable[[CameraSetup], CameraBackend]
+
+
+def on_gpu(models: Any) -> bool:
+    """Whether the bundle's detector runs on a GPU (an onnxruntime session whose first provider
+    is not the CPU's)."""
+    session = getattr(models.detector, "session", None)
+    try:
+        return session is not None and session.get_providers()[0] != "CPUExecutionProvider"
+    except Exception:
+        return False
+
+
+class LocalCameras:
+    """Every camera as a reader thread and an analysis thread of this process.
+
+    Cameras whose model settings agree share one bundle of models (``ModelCache``); every shared
+    model runs one call at a time (pipeline/models.py), so sharing saves memory and loading time,
+    not compute: the cameras' calls into a model take turns.  ``threads``: onnxruntime threads per
+    model (None: the streams' ``threads`` setting, else every CPU this process may use).
+    """
+
+    def __init__(self, setup: CameraSetup, threads: int | None = None):
+        self.setup = setup
+        self.models = ModelCache(threads=threads)
+        # Cross-stream batching: cameras that share a bundle also share batched calls into it.
+        self.batched: dict[int, BatchedModels] = {}  # by id() of the shared bundle
+        self.readers: dict[str, StreamReader] = {}
+        self.workers: dict[str, StreamWorker] = {}
+
+    def start(self) -> None:
+        s = self.setup
+        for cfg in s.streams:
+            frames = FrameQueue(cfg.queue_frames)
+            s.metrics.gauge("vidfiqa_queue_depth", frames.__len__, stream=cfg.name)
+            models = self.models.get(cfg.settings)  # cameras with the same model settings share them
+            batched = None
+            if s.batch_streams or (s.batch_streams is None and on_gpu(models)):
+                if id(models) not in self.batched:
+                    self.batched[id(models)] = BatchedModels.wrap(models, max_wait_s=s.batch_wait_s, observe=self._observe_batch)
+                batched = self.batched[id(models)]
+                models = batched.models
+            self.readers[cfg.name] = StreamReader(cfg, frames, s.metrics, s.stop, s.log)
+            self.workers[cfg.name] = StreamWorker(cfg, frames, models, s.outboxes[cfg.name], s.metrics, s.stop, s.log, batched=batched)
+        for cfg in s.streams:
+            s.log("info", "watching", stream=cfg.name, url=redact_url(cfg.url), file=cfg.source_file)
+            self.workers[cfg.name].start()
+            self.readers[cfg.name].start()
+
+    def _observe_batch(self, model: str, requests: int, items: int, waited_s: float) -> None:
+        m = self.setup.metrics
+        m.inc("vidfiqa_batch_calls_total", model=model)
+        m.inc("vidfiqa_batch_requests_total", requests, model=model)
+        m.inc("vidfiqa_batch_items_total", items, model=model)
+        m.inc("vidfiqa_batch_wait_seconds_total", waited_s, model=model)
+
+    def tick(self) -> None:
+        pass  # the threads deliver their records themselves
+
+    def ended(self) -> bool:
+        return bool(self.readers) and not any(r.is_alive() for r in self.readers.values())
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        streams = {}
+        for name, reader in self.readers.items():
+            worker = self.workers[name]
+            streams[name] = {
+                "up": reader.up,  # connected and delivering frames now
+                "seconds_since_frame": None if reader.last_frame_at is None else round(time.monotonic() - reader.last_frame_at, 2),
+                "last_error": reader.last_error,  # kept after a recovery: "up" says whether it lasts
+                "last_error_at": None if reader.last_error_at is None else iso(reader.last_error_at),
+                "worker_up": worker.is_alive() and worker.up,  # the analysis runs (not dead, not waiting to restart)
+                "worker_error": worker.error,
+                "worker_error_at": None if worker.error_at is None else iso(worker.error_at),
+                "worker_restarts": worker.restarts,
+                "queue_depth": len(worker.frames),
+                "latency_s": worker.latency_quantiles(),  # arrival to analysed, recent frames
+            }
+        return streams
+
+    def stream_info(self, name: str) -> dict[str, Any]:
+        worker = self.workers.get(name)
+        if worker is None:
+            return {"worker_error": None, "worker_error_at": None, "frame_latency_s": None}
+        return {"worker_error": worker.error, "worker_error_at": None if worker.error_at is None else iso(worker.error_at),
+                "frame_latency_s": worker.latency_quantiles()}
+
+    def shutdown(self) -> None:
+        self.setup.stop.set()
+        for reader in self.readers.values():
+            reader.join(timeout=READER_JOIN_S)
+        for worker in self.workers.values():
+            worker.join(timeout=WORKER_JOIN_S)  # flushes its open tracks to its outbox
+        for batched in self.batched.values():
+            batched.close()
+
+    def summary(self) -> dict[str, Any]:
+        return {}
