@@ -19,7 +19,7 @@ and differ only in how persons are linked:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Collection, Protocol
 
 from .gate import FaceGate
 from .people import Person, TrackPicks, group_people
@@ -105,9 +105,11 @@ class InputPersons:
             self._templates[result.track_id] = result.template
         return None  # known only over the whole input: see people()
 
-    def people(self) -> list["PersonGroup"]:
-        """The persons of the tracks so far, best person first (milliseconds for hundreds of tracks)."""
-        groups = group_people(list(self._picks.values()), self.rule, self.threshold)
+    def people(self, among: Collection[int] | None = None) -> list["PersonGroup"]:
+        """The persons of the tracks so far, best person first (milliseconds for hundreds of
+        tracks); ``among``: of these tracks only (a sink's own: those it managed to write)."""
+        picks = [p for tid, p in self._picks.items() if among is None or tid in among]
+        groups = group_people(picks, self.rule, self.threshold)
         return [PersonGroup(p, merged([self._templates[t] for t in p.track_ids if t in self._templates])) for p in groups]
 
 

@@ -156,7 +156,7 @@ class GallerySink:
     def _persons(self) -> list[dict[str, Any]]:
         """The chain's persons so far as manifest entries; sets each track's ``person_id``."""
         tracks = {t["track_id"]: t for t in self.manifest["tracks"]}
-        people = self.persons.people()
+        people = self.persons.people(among=tracks)  # a track whose files could not be written is in no person
         for entry in tracks.values():
             entry["person_id"] = None  # a track with no pick has no template: no person
         persons = []
