@@ -156,3 +156,48 @@ def test_the_manifest_template_is_the_named_models_weighted_embedding(tmp_path):
     assert np.allclose(manifest["persons"][0]["template"]["vector"], vector, atol=1e-6)
     on_disk = json.loads((tmp_path / "g" / "manifest.json").read_text())
     assert on_disk["persons"][0]["template"]["vector"] == manifest["persons"][0]["template"]["vector"]
+
+
+def test_eval_selected_follows_the_preset_it_is_given(dev_videos, tmp_path):
+    """`vidfiqa eval ytf --rule selected --config X` measures the selection of preset X, not a
+    copy of the defaults: a preset that asks for frames far apart in time picks other frames of
+    real YTF videos than the defaults do, the CLI's report names the rule it used, and its pair
+    scores are those of the preset's templates."""
+    from dataclasses import replace
+
+    from click.testing import CliRunner
+
+    from vidfiqa.cli import cli
+    from vidfiqa.pipeline import make_settings
+
+    preset = tmp_path / "apart.toml"
+    preset.write_text("[select]\ndiversity = 0.8\nmin_gap_s = 0.3\n")
+    default, apart = make_settings().selection_rule(), make_settings(preset).selection_rule()
+    assert (apart.diversity, apart.min_gap_s, apart.top_k) == (0.8, 0.3, default.top_k)
+    times = np.arange(FRAMES) / sv.VIDEO_FPS
+    differ = [key for key, (q, _, own) in dev_videos.items()
+              if list(selected_frames(q, times, own, default)) != list(selected_frames(q, times, own, apart))]
+    assert differ, "the preset changes the picks of at least one real video"
+    key = differ[0]
+    q, mfn, own = dev_videos[key]
+    expected = sv.mean_template(mfn[selected_frames(q, times, own, replace(apart, top_k=3))])
+    assert np.allclose(sv.video_template(dev_videos, key, 3, "selected", selection=apart), expected)
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [(k, i, float(q[i]), None if np.isnan(q[i]) else [float(x) for x in mfn[i]])
+            for k, (q, mfn, _) in dev_videos.items() for i in range(FRAMES)]
+    schema = pa.schema([("video", pa.string()), ("frame_index", pa.int32()), ("quality", pa.float64()), ("embedding", pa.list_(pa.float32()))])
+    scores = tmp_path / "scores.parquet"
+    pq.write_table(pa.table([list(column) for column in zip(*rows)], schema=schema), scores)
+    protocol = need(DATA / "ytf_protocol")
+    reports = {}
+    for name, args in (("default", []), ("apart", ["--config", str(preset)])):
+        out = tmp_path / f"{name}.json"
+        res = CliRunner().invoke(cli, ["eval", "ytf", str(scores), "--protocol", str(protocol), "--extra-pairs", "--rule", "selected",
+                                       "--k", "3", "--bootstrap", "0", "--edc-frames", "0", "-o", str(out), *args])
+        assert res.exit_code == 0, res.output
+        reports[name] = json.loads(out.read_text())
+    assert reports["apart"]["selection"]["diversity"] == 0.8 and reports["apart"]["selection"]["config"] == str(preset)
+    assert reports["default"]["selection"]["diversity"] == default.diversity

@@ -44,7 +44,7 @@ class TrackRecord:
     segment: int = 1  # 1, 2, ...: the parts of a live track longer than max_track_s
     wall_start: float | None = None  # wall-clock seconds at stream time 0 (cameras); None: a file
     # Set by the watch delivery (sinks/outbox.py) when the record enters it: the event's name and
-    # the wall-clock second it was emitted.  None under `vidfiqa run`.
+    # the wall-clock time (seconds) it was emitted.  None under `vidfiqa run`.
     event_id: str | None = None
     emitted_at: float | None = None
 
