@@ -8,7 +8,9 @@ a wish:
 
 * ``bool``: ``true`` or ``false`` only, never a string or a number;
 * ``int``: an integer, not a bool; a float only when it is integral (``3.0`` -> ``3``);
-* ``float``: an integer or a float, not a bool; the result is a float;
+* ``float``: an integer or a float, not a bool, and finite (NaN and infinities are refused: no
+  setting means them, and they would reach manifests as values strict JSON readers refuse); the
+  result is a float;
 * ``str``: a string;
 * ``X | None``: as ``X``, or None (only from Python: TOML has no null).
 
@@ -19,12 +21,13 @@ This module imports nothing of vidfiqa but its errors.
 
 from __future__ import annotations
 
+import math
 from numbers import Integral, Real
 from typing import Any
 
 from .errors import ConfigError
 
-_WANTED = {"bool": "a bool (true or false)", "int": "an int", "float": "a number", "str": "a string"}
+_WANTED = {"bool": "a bool (true or false)", "int": "an int", "float": "a finite number", "str": "a string"}
 
 
 def coerce(value: Any, kind: str, key: str, where: str | None = None) -> Any:
@@ -57,7 +60,7 @@ def _convert(value: Any, kind: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, Real):
         return _REFUSED  # bool is an int subclass in Python, but true is not a number here
     if kind == "float":
-        return float(value)
+        return float(value) if math.isfinite(value) else _REFUSED
     if isinstance(value, Integral):
         return int(value)
     number = float(value)

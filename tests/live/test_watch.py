@@ -680,3 +680,54 @@ def test_a_replayed_recording_loops_seamlessly_while_unreferenced_frames_are_ski
     assert summary["reconnects"] == 0 and not any("reconnecting" in line for line in lines), lines[-3:]
     assert summary["frames_processed"] >= 40  # about 5 a second
     assert summary["frames_decoded"] < 0.85 * summary["frames_processed"] * 6, "unreferenced frames were not decoded"
+
+
+def test_two_stream_files_with_one_name_skip_the_second_and_run_the_rest(tmp_path):
+    """Two stream files named "dup" and a good one used to stop every camera (exit 2, naming
+    neither file).  Now the second "dup" is reported with both files and skipped, as any other
+    bad stream file is, and the other two cameras run."""
+    first, second, good = tmp_path / "first.toml", tmp_path / "second.toml", tmp_path / "good.toml"
+    first.write_text(f'[stream]\nname = "dup"\nurl = "{SAMPLE}"\nloop = true\n')
+    second.write_text('[stream]\nname = "dup"\nurl = "rtsp://127.0.0.1:1/other"\n')
+    good.write_text(f'[stream]\nname = "good"\nurl = "{SAMPLE}"\nloop = true\n')
+    result = subprocess.run([sys.executable, "-m", "vidfiqa.cli", "watch", str(first), str(second), str(good), "-o", str(tmp_path / "o"),
+                             "--no-metrics", "--duration", "8"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    complaint = [line for line in result.stderr.splitlines() if "skipped" in line and "dup" in line]
+    assert len(complaint) == 1 and str(first) in complaint[0] and str(second) in complaint[0], result.stderr
+    summary = json.loads((tmp_path / "o" / "watch_summary.json").read_text())
+    assert list(summary["streams"]) == ["dup", "good"] and summary["streams"]["dup"]["url"] == str(SAMPLE)
+    assert all(s["frames_processed"] > 10 for s in summary["streams"].values()), summary
+
+
+def test_sighup_twice_ends_a_watch_cleanly(tmp_path):
+    """SIGHUP (a closed terminal, a service manager's reload-or-stop) bypassed watch's handler:
+    exit 129, no watch_summary.json, the open track's event lost.  Now it stops the watch like
+    SIGTERM, even sent twice in a row: the open track is emitted and the summary written."""
+    replay = tmp_path / "replay.toml"
+    replay.write_text(f'[stream]\nname = "replay"\nurl = "{SAMPLE}"\nloop = true\n')
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "vidfiqa.cli", "watch", str(replay), "-o", str(out), "--no-metrics", "--log-format", "json"],
+                               stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            lines.append(line)
+            if '"connected"' in line:
+                break
+        time.sleep(3)  # the astronaut is on screen from the first frame: a track is open now
+        process.send_signal(signal.SIGHUP)
+        time.sleep(0.05)
+        process.send_signal(signal.SIGHUP)
+        _, rest = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, "".join(lines) + rest
+    assert '"signal": "SIGHUP"' in rest, rest
+    events = events_of(out)
+    assert any(e["ended"] == "shutdown" and e["selected"] for e in events), events
+    summary = json.loads((out / "watch_summary.json").read_text())
+    assert summary["streams"]["replay"]["events"] == len(events) >= 1

@@ -77,3 +77,55 @@ def test_command_line_values_pass_the_check():
     settings = make_settings(params.pop("config"), **{k: v for k, v in params.items() if k not in ("source", "output", "quiet")})
     assert (settings.top_k, settings.min_quality, settings.write_series, settings.fps) == (4, 0.2, False, 25.0)
     assert (settings.detector, settings.quality_model, settings.min_face_size) == ("yunet", "q.onnx", 30.0)
+
+
+def test_a_setting_that_is_not_a_finite_number_is_refused_everywhere(tmp_path):
+    """`--fps-cap inf` ran and wrote a manifest holding `Infinity` (which browsers, JSON.parse and
+    jq refuse); `--min-quality nan` ran and picked nothing.  A float setting that is NaN or
+    infinite is now one line and exit 2, from the command line, a preset and a stream file alike,
+    before any output is made."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from vidfiqa.live.config import load_stream
+
+    sample = REPO / "samples" / "astronaut.mp4"
+    for args in (["--fps-cap", "inf"], ["--min-quality", "nan"], ["--min-gap-s", "inf"], ["--lost-after-s", "-inf"]):
+        out = tmp_path / "g"
+        res = subprocess.run([sys.executable, "-m", "vidfiqa", "run", str(sample), "-o", str(out), "-q", *args],
+                             capture_output=True, text=True, timeout=120)
+        lines = [line for line in res.stderr.splitlines() if line.strip()]
+        assert res.returncode == 2 and len(lines) == 1 and "finite" in lines[0] and args[0][2:].replace("-", "_") in lines[0], res.stderr
+        assert not out.exists(), "refused before any output"
+    preset = tmp_path / "preset.toml"
+    preset.write_text("[select]\nmin_gap_s = inf\n")
+    with pytest.raises(ConfigError, match=r"preset.toml: min_gap_s: expected a finite number"):
+        make_settings(preset)
+    for text, key in (("[pipeline]\nmin_quality = nan\n", "min_quality"), ("open_timeout_s = inf\n", "open_timeout_s")):
+        stream = tmp_path / "cam.toml"
+        stream.write_text(f'[stream]\nname = "cam"\nurl = "rtsp://127.0.0.1:8554/x"\n{text}')
+        with pytest.raises(ConfigError) as err:
+            load_stream(stream)
+        assert str(stream) in str(err.value) and key in str(err.value) and "finite" in str(err.value)
+    with pytest.raises(ConfigError, match="finite"):
+        make_settings(score_change=float("nan"))
+
+
+def test_every_json_file_of_a_run_is_strict_json(tmp_path):
+    """What a strict reader (a browser's JSON.parse, jq) accepts: no NaN or Infinity anywhere in
+    the manifest or a track's file of a real run."""
+    import json
+
+    from conftest import REPO
+    from vidfiqa.pipeline.run import VideoPipeline
+
+    VideoPipeline(make_settings()).run(REPO / "samples" / "astronaut.mp4", tmp_path / "g")
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not strict JSON")
+
+    files = [tmp_path / "g" / "manifest.json", *sorted((tmp_path / "g" / "tracks").glob("*/track.json"))]
+    assert len(files) >= 2
+    for path in files:
+        json.loads(path.read_text(), parse_constant=refuse)

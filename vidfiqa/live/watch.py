@@ -94,7 +94,8 @@ class Watcher:
         names = [s.name for s in streams]
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate:
-            raise ConfigError(f"two stream files use the name {duplicate!r}: names must be unique")
+            files = " and ".join(str(s.source_file) for s in streams if s.name == duplicate)
+            raise ConfigError(f"two streams use the name {duplicate!r} ({files}): names must be unique")
         self.streams = streams
         self.out = Path(out_dir)
         self.log = log or Logger()
@@ -163,7 +164,7 @@ class Watcher:
             self.log("error", "a sink failed to close", error=f"{type(err).__name__}: {err}")
         if self.server is not None:
             self.server.close()
-        atomic_write_text(self.out / "watch_summary.json", json.dumps(self.summary(), indent=1) + "\n")
+        atomic_write_text(self.out / "watch_summary.json", json.dumps(self.summary(), indent=1, allow_nan=False) + "\n")
 
     def summary(self) -> dict:
         m = self.metrics
@@ -208,13 +209,22 @@ class Watcher:
 
 def load_streams(paths: list[str], base_config: str | None, log: Logger) -> list[StreamConfig]:
     """Every stream file that loads; a bad one is reported and skipped, unless all are bad."""
-    streams, errors = [], []
+    streams: list[StreamConfig] = []
+    errors: list[str] = []
     for path in paths:
         try:
-            streams.append(load_stream(path, base_config))
+            cfg = load_stream(path, base_config)
         except VidfiqaError as err:
             errors.append(str(err))
             log("error", "bad stream definition, skipped", error=str(err))
+            continue
+        first = next((s for s in streams if s.name == cfg.name), None)
+        if first is not None:  # names become event folders and metric labels: the first file keeps it
+            message = f"{path}: [stream] name: {cfg.name!r} is already the name of {first.source_file}; stream names must be unique"
+            errors.append(message)
+            log("error", "bad stream definition, skipped", error=message)
+            continue
+        streams.append(cfg)
     if not streams:
         raise ConfigError(errors[0] if len(errors) == 1 else f"no usable stream definitions ({len(errors)} errors; first: {errors[0]})")
     return streams

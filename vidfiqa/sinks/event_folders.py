@@ -54,7 +54,7 @@ class EventFolderSink:
                     data = encode_image(image, ext)
                     atomic_write_bytes(self.out / rel, data, durable=False)
                     size += len(data)
-            atomic_write_text(self.out / folder / "event.json", json.dumps(event, indent=1) + "\n")
+            atomic_write_text(self.out / folder / "event.json", json.dumps(event, indent=1, allow_nan=False) + "\n")
         except (OSError, OutputError) as err:
             # Nothing half-written stays behind: the whole folder is written again on the retry.
             shutil.rmtree(self.out / folder, ignore_errors=True)

@@ -24,7 +24,7 @@ class EventLogSink:
     def emit(self, record: TrackRecord) -> None:
         if not record.is_event:
             return
-        text = json.dumps(event_record(record), separators=(",", ":"))
+        text = json.dumps(event_record(record), separators=(",", ":"), allow_nan=False)
         try:
             with self._lock, open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(text + "\n")

@@ -116,7 +116,7 @@ class GallerySink:
             entry["series"] = f"{track_dir.as_posix()}/quality.csv"
             atomic_write_text(self.out / entry["series"], series_csv(result))
             self._plots[result.track_id] = html.plot_data(result.series, selected)
-        atomic_write_text(self.out / track_dir / "track.json", json.dumps(entry, indent=1) + "\n")
+        atomic_write_text(self.out / track_dir / "track.json", json.dumps(entry, indent=1, allow_nan=False) + "\n")
         self.manifest["tracks" if record.accepted else "rejected"].append(entry)
         if time.monotonic() - self._last_write >= MANIFEST_EVERY_S:
             self.write_manifest()
@@ -137,7 +137,7 @@ class GallerySink:
         stage_seconds = self.manifest["stats"].get("stage_seconds")
         if isinstance(stage_seconds, dict):  # the final write: the time all groupings took
             stage_seconds["persons"] = round(self.persons_s, 4)
-        text = json.dumps(self.manifest, indent=1) + "\n"
+        text = json.dumps(self.manifest, indent=1, allow_nan=False) + "\n"
         try:
             atomic_write_text(self.out / "manifest.json", text)
         except OutputError:
@@ -146,7 +146,7 @@ class GallerySink:
             # The last word of a run that failed (a full disk, usually): the manifest must not
             # stay "running", so it is rewritten in place, compact, and only if it fits in the
             # blocks the old one frees (a half-written manifest would be worse than a stale one).
-            compact = json.dumps(self.manifest, separators=(",", ":")) + "\n"
+            compact = json.dumps(self.manifest, separators=(",", ":"), allow_nan=False) + "\n"
             if len(compact.encode()) > (self.out / "manifest.json").stat().st_blocks * 512:
                 raise
             overwrite_in_place(self.out / "manifest.json", compact)

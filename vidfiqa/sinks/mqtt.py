@@ -120,7 +120,7 @@ class MqttSink:
 
     def publish_event(self, stream: str, event: dict, snapshot_jpeg: bytes | None) -> None:
         """Queue an event (and its snapshot) for the broker; never blocks."""
-        self._publish(f"{self.topic}/{stream}/event", json.dumps(event, separators=(",", ":")), retain=False)
+        self._publish(f"{self.topic}/{stream}/event", json.dumps(event, separators=(",", ":"), allow_nan=False), retain=False)
         if snapshot_jpeg:
             self._publish(f"{self.topic}/{stream}/snapshot", snapshot_jpeg, retain=True)
 

@@ -99,7 +99,7 @@ class WebhookSink:
             self._deliver(event)
 
     def _deliver(self, event: dict) -> None:
-        body = json.dumps(event).encode()
+        body = json.dumps(event, allow_nan=False).encode()
         delay = 0.5
         for attempt in range(1, self.retries + 1):
             request = urllib.request.Request(self.url, data=body, method="POST", headers={"Content-Type": "application/json", **self.headers})
