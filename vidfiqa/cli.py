@@ -235,9 +235,23 @@ def _stop_like_ctrl_c(signum, frame) -> None:
 
 def main(argv=None) -> None:
     """Console entry point: user errors become one line on stderr and a non-zero exit."""
-    if threading.current_thread() is threading.main_thread():
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, _stop_like_ctrl_c)
+    try:
+        _run(argv)
+    finally:
+        if main_thread:
+            # The command is over and what it did is written: a stop signal that arrives while the
+            # process exits (a second SIGTERM or SIGHUP right after the first) must not turn a clean
+            # exit into a kill - Python restores the default handlers while it shuts down.
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)
+
+
+def _run(argv) -> None:
+    """The command, its errors turned into one line and an exit code (see the module docstring)."""
     try:
         cli.main(args=argv, prog_name="vidfiqa", standalone_mode=False)
     except click.exceptions.Abort:

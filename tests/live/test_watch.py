@@ -313,32 +313,41 @@ def test_a_hanging_webhook_does_not_stall_decoding(rtsp, tmp_path):
 
 
 @needs_rtsp
-def test_sigterm_flushes_open_tracks(rtsp, tmp_path):
-    cfg = stream_file(tmp_path, rtsp.url)
-    out = tmp_path / "out"
-    process = subprocess.Popen([sys.executable, "-m", "vidfiqa.cli", "watch", str(cfg), "-o", str(out), "--no-metrics", "--log-format", "json"],
+def signalled_watch(stream: Path, out: Path, signals: list[signal.Signals], seen_s: float) -> tuple[int, str]:
+    """`vidfiqa watch STREAM` in a process of its own, sent ``signals`` (50 ms apart) once its
+    camera has been connected ``seen_s`` seconds; returns its exit code and its log."""
+    process = subprocess.Popen([sys.executable, "-m", "vidfiqa.cli", "watch", str(stream), "-o", str(out), "--no-metrics", "--log-format", "json"],
                                stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
-        # The face is on screen from the start of the clip: wait until it has been seen a while.
         lines = []
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             line = process.stderr.readline()
             lines.append(line)
             if '"connected"' in line:
                 break
-        time.sleep(4)
-        process.send_signal(signal.SIGTERM)
+        time.sleep(seen_s)
+        for k, sig in enumerate(signals):
+            if k:
+                time.sleep(0.05)
+            process.send_signal(sig)
         _, rest = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 0, "".join(lines) + rest
+    return process.returncode, "".join(lines) + rest
+
+
+def test_sigterm_flushes_open_tracks(rtsp, tmp_path):
+    out = tmp_path / "out"
+    # The face is on screen from the start of the clip: stop once it has been seen a while.
+    code, log = signalled_watch(stream_file(tmp_path, rtsp.url), out, [signal.SIGTERM], seen_s=4)
+    assert code == 0, log
     events = events_of(out)
     assert any(e["ended"] == "shutdown" and e["selected"] for e in events), events
     summary = json.loads((out / "watch_summary.json").read_text())
     assert summary["streams"]["cam"]["events"] == len(events)
-    assert "hunter2" not in "".join(lines) + rest
+    assert "hunter2" not in log
 
 
 def _iso(wall: float) -> str:
@@ -707,26 +716,10 @@ def test_sighup_twice_ends_a_watch_cleanly(tmp_path):
     replay = tmp_path / "replay.toml"
     replay.write_text(f'[stream]\nname = "replay"\nurl = "{SAMPLE}"\nloop = true\n')
     out = tmp_path / "out"
-    process = subprocess.Popen([sys.executable, "-m", "vidfiqa.cli", "watch", str(replay), "-o", str(out), "--no-metrics", "--log-format", "json"],
-                               stderr=subprocess.PIPE, text=True, cwd=REPO)
-    try:
-        lines = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stderr.readline()
-            lines.append(line)
-            if '"connected"' in line:
-                break
-        time.sleep(3)  # the astronaut is on screen from the first frame: a track is open now
-        process.send_signal(signal.SIGHUP)
-        time.sleep(0.05)
-        process.send_signal(signal.SIGHUP)
-        _, rest = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, "".join(lines) + rest
-    assert '"signal": "SIGHUP"' in rest, rest
+    # The astronaut is on screen from the first frame: a track is open when the signals come.
+    code, log = signalled_watch(replay, out, [signal.SIGHUP, signal.SIGHUP], seen_s=3)
+    assert code == 0, log
+    assert '"signal": "SIGHUP"' in log, log
     events = events_of(out)
     assert any(e["ended"] == "shutdown" and e["selected"] for e in events), events
     summary = json.loads((out / "watch_summary.json").read_text())
