@@ -39,19 +39,18 @@ class EventNamer:
     folder under ``OUT/events/<stream>/``, from an earlier run) gets a suffix ``-2``, ``-3`` ...,
     so no event replaces another's."""
 
-    def __init__(self, out_dir: str | Path | None, clock: Callable[[], float] = time.time):
-        self.events_dir = None if out_dir is None else Path(out_dir) / "events"
-        self.clock = clock
+    def __init__(self, out_dir: str | Path):
+        self.events_dir = Path(out_dir) / "events"
         self._given: deque[str] = deque(maxlen=RECENT_NAMES)
         self._lock = threading.Lock()
 
     def __call__(self, record: TrackRecord) -> TrackRecord:
-        now = self.clock()
+        now = time.time()
         stamp = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
         base = f"{record.stream}-{stamp}-{record.track_id:04d}-{record.segment}"
         with self._lock:
             event_id, n = base, 1
-            while event_id in self._given or (self.events_dir is not None and (self.events_dir / str(record.stream) / event_id).exists()):
+            while event_id in self._given or (self.events_dir / str(record.stream) / event_id).exists():
                 n += 1
                 event_id = f"{base}-{n}"
             self._given.append(event_id)
