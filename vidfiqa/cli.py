@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
 
 import click
@@ -33,6 +32,7 @@ from .commands.common import (
     make_progress,
 )
 from .errors import OutputError, VidfiqaError
+from .stopping import StopRequest, in_main_thread
 
 # ------------------------------------------------------------------------------------ commands
 class LazyGroup(click.Group):
@@ -220,34 +220,19 @@ def _unique_stem(path: Path, used: set[str]) -> str:
     return candidate
 
 
-class _Stopped:
-    """The signal that stopped the command (SIGINT is 130, SIGTERM 143: 128 + its number)."""
-
-    signum = int(signal.SIGINT)
-
-
-def _stop_like_ctrl_c(signum, frame) -> None:
-    # timeout, docker, systemd and supervisors stop a process with SIGTERM (SIGHUP when its
-    # terminal goes): end the command the way Ctrl-C does, so that it keeps what it has done.
-    _Stopped.signum = signum
-    raise KeyboardInterrupt
+STOP = StopRequest()  # the stop signals of this process (stopping.py)
 
 
 def main(argv=None) -> None:
     """Console entry point: user errors become one line on stderr and a non-zero exit."""
-    main_thread = threading.current_thread() is threading.main_thread()
+    main_thread = in_main_thread()
     if main_thread:
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, _stop_like_ctrl_c)
+        STOP.install()
     try:
         _run(argv)
     finally:
         if main_thread:
-            # The command is over and what it did is written: a stop signal that arrives while the
-            # process exits (a second SIGTERM or SIGHUP right after the first) must not turn a clean
-            # exit into a kill - Python restores the default handlers while it shuts down.
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                signal.signal(sig, signal.SIG_IGN)
+            StopRequest.ignore_all()
 
 
 def _run(argv) -> None:
@@ -255,8 +240,8 @@ def _run(argv) -> None:
     try:
         cli.main(args=argv, prog_name="vidfiqa", standalone_mode=False)
     except click.exceptions.Abort:
-        print("vidfiqa: interrupted", file=sys.stderr)
-        sys.exit(128 + _Stopped.signum)
+        print(f"vidfiqa: interrupted ({signal.Signals(STOP.signum).name})", file=sys.stderr)
+        sys.exit(128 + STOP.signum)
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
@@ -271,8 +256,8 @@ def _run(argv) -> None:
         print(f"vidfiqa: error: {where}{err.strerror or err}", file=sys.stderr)
         sys.exit(EXIT_OUTPUT)
     except KeyboardInterrupt:
-        print(f"vidfiqa: interrupted ({signal.Signals(_Stopped.signum).name})", file=sys.stderr)
-        sys.exit(128 + _Stopped.signum)
+        print(f"vidfiqa: interrupted ({signal.Signals(STOP.signum).name})", file=sys.stderr)
+        sys.exit(128 + STOP.signum)
     except SystemExit:
         raise
     except Exception as err:  # an unexpected failure is a bug: one line, traceback on request

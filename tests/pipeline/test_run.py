@@ -344,6 +344,37 @@ def test_cli_run_stopped_by_sigterm_keeps_its_tracks(tmp_path):
     assert manifest["tracks"], "the tracks open at the signal are written"
 
 
+def test_cli_run_stopped_twice_still_writes_every_finished_track(tmp_path):
+    """A second stop signal 20 ms after the first (two Ctrl-C's, a supervisor repeating SIGTERM)
+    landed inside the flush of the open tracks: the manifest said "complete" (or "running") and
+    listed fewer tracks than tracks/ held.  Now the second one waits for the flush: the status
+    says interrupted, the exit is 128 + the first signal, and manifest and folder agree."""
+    import signal
+    import time
+
+    out = tmp_path / "g"
+    clip = need(DATA / "edited_videos" / "azurevi_friends_cuts.mp4")  # several people, 448 frames
+    process = subprocess.Popen([sys.executable, "-m", "vidfiqa.cli", "run", str(clip), "-o", str(out), "-q", "--fps-cap", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "manifest.json").is_file() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    time.sleep(6)  # a few shots in: some tracks written, several open
+    assert process.poll() is None, "the run ended before it could be stopped"
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "already stopping" in err, err
+    manifest = manifest_of(out)
+    assert manifest["status"] == "interrupted", manifest["status"]
+    listed = {f"{t['track_id']:04d}" for t in manifest["tracks"]}
+    on_disk = {d.name for d in (out / "tracks").iterdir()}
+    assert listed and listed == on_disk, (listed, on_disk)
+    assert len(manifest["tracks"]) >= 3
+
+
 def test_cli_run_on_a_full_disk_fails_in_one_line_and_the_manifest_says_failed(tmp_path, monkeypatch):
     """A disk that fills up mid-run was "internal error", exit 3, with no path, and the manifest
     often stayed "running".  Now: one line naming the file, exit 4, and a manifest that says

@@ -22,6 +22,7 @@ from ..redact import redact_text, redact_url
 from ..select import DEFAULT_FPS, EndOfTrack, InputPersons, TrackResult
 from ..sinks import TrackSink, close_all
 from ..sinks.gallery import GallerySink
+from ..stopping import stops_deferred
 from ..video.source import Frame
 from .models import Models
 from .prefetch import Prefetcher
@@ -128,44 +129,57 @@ class VideoPipeline:
                 status, message = "stopped_early", video.stopped_early
         except KeyboardInterrupt:
             # Keep what was seen: score what is queued and write every open track, then stop.
-            run.finish("interrupted")
+            # The status is set first and a second stop signal is held until the tracks are
+            # written (stopping.py): one landing inside the flush lost tracks and left "complete".
             status, message = "interrupted", f"interrupted after {run.counts.processed} frames"
+            with stops_deferred():
+                run.finish("interrupted")
             raise
         except BaseException as err:
             status, message = "failed", str(err) if isinstance(err, VidfiqaError) else f"{type(err).__name__}: {err}"
             raise
         finally:
-            frames.close()  # the detection thread first: it may be waiting for a decoded frame
-            decoding.close()
-            video.close()
-            elapsed = time.perf_counter() - started
-            times.seconds["decode_thread_busy"] = decoding.busy_s
-            decoded = max(video.frames_read, last_index + 1)  # sources that do not count report what we saw
-            counts = run.counts
-            stats = {
-                "frames_decoded": decoded,
-                "frames_processed": counts.processed,
-                "stride": stride,
-                "frames_skipped": video.skipped,  # undecodable packets, unreadable image files
-                "skipped_files": video.skipped_files[:MAX_LISTED_SKIPS],
-                "full_detections": counts.full_detections,
-                "detections": counts.detections,
-                "faces_scored": counts.scored,
-                "tracks_written": len(writer.manifest["tracks"]),
-                "tracks_dropped_short": counts.dropped_short,
-                "elapsed_s": round(elapsed, 3),
-                "frames_per_s": round(counts.processed / elapsed, 2) if elapsed > 0 else None,
-                "input_frames_per_s": round(decoded / elapsed, 2) if elapsed > 0 else None,
-                "stage_seconds": times.as_dict(),
-            }
-            if status == "complete" and counts.processed == 0:
-                status, message = "stopped_early", "no frame could be decoded"
-            try:
-                writer.finish(status, message, stats, source_updates={"frames_decoded": decoded})
-                close_all(outputs)
-            except VidfiqaError:
-                if status != "failed":
-                    raise
-                # Failing already (a full disk): the first error is the one to report; the
-                # manifest says "failed" if even an in-place rewrite found room (gallery.py).
+            with stops_deferred():
+                self._close(video, frames, decoding, run, writer, outputs, status, message, started, last_index, stride)
+        return writer.manifest
+
+    @staticmethod
+    def _close(video, frames: Prefetcher, decoding: Prefetcher, run: TrackProcessor, writer: GallerySink, outputs: list[TrackSink],
+               status: str, message: str | None, started: float, last_index: int, stride: int) -> None:
+        """Stop the threads, close the input and write the manifest with its stats, whatever ended
+        the run (the gallery then says how it ended)."""
+        frames.close()  # the detection thread first: it may be waiting for a decoded frame
+        decoding.close()
+        video.close()
+        elapsed = time.perf_counter() - started
+        times = run.times
+        times.seconds["decode_thread_busy"] = decoding.busy_s
+        decoded = max(video.frames_read, last_index + 1)  # sources that do not count report what we saw
+        counts = run.counts
+        stats = {
+            "frames_decoded": decoded,
+            "frames_processed": counts.processed,
+            "stride": stride,
+            "frames_skipped": video.skipped,  # undecodable packets, unreadable image files
+            "skipped_files": video.skipped_files[:MAX_LISTED_SKIPS],
+            "full_detections": counts.full_detections,
+            "detections": counts.detections,
+            "faces_scored": counts.scored,
+            "tracks_written": len(writer.manifest["tracks"]),
+            "tracks_dropped_short": counts.dropped_short,
+            "elapsed_s": round(elapsed, 3),
+            "frames_per_s": round(counts.processed / elapsed, 2) if elapsed > 0 else None,
+            "input_frames_per_s": round(decoded / elapsed, 2) if elapsed > 0 else None,
+            "stage_seconds": times.as_dict(),
+        }
+        if status == "complete" and counts.processed == 0:
+            status, message = "stopped_early", "no frame could be decoded"
+        try:
+            writer.finish(status, message, stats, source_updates={"frames_decoded": decoded})
+            close_all(outputs)
+        except VidfiqaError:
+            if status != "failed":
+                raise
+            # Failing already (a full disk): the first error is the one to report; the
+            # manifest says "failed" if even an in-place rewrite found room (gallery.py).
         return writer.manifest
