@@ -429,6 +429,23 @@ def test_a_person_who_comes_back_keeps_their_person_id(tmp_path):
     assert all(isinstance(p, int) for p in persons) and len(set(persons)) == 1, persons
 
 
+def test_a_watch_refuses_a_folder_another_run_holds(tmp_path):
+    """`watch` holds its output folder like `run` (vidfiqa/folder_lock.py): a second watcher
+    into it is refused before it writes anything, and the folder is free once the first ends."""
+    from vidfiqa.folder_lock import FolderInUse
+
+    path = tmp_path / "cam.toml"
+    path.write_text(f'[stream]\nname = "cam"\nurl = "{REPO / "samples" / "astronaut.mp4"}"\n')
+    cfg, out = load_stream(path), tmp_path / "out"
+    first = Watcher([cfg], out, WatchOutputs(), log=Logger("json", stream=open(tmp_path / "log1", "w")))
+    with pytest.raises(FolderInUse, match="watch output folder .* is in use by another vidfiqa run"):
+        Watcher([cfg], out, WatchOutputs(), log=Logger("json", stream=open(tmp_path / "log2", "w")))
+    first.run(duration_s=30.0)  # the clip ends first
+    assert (out / "watch_summary.json").is_file()
+    second = Watcher([cfg], out, WatchOutputs(), log=Logger("json", stream=open(tmp_path / "log3", "w")))
+    second.lock.release()
+
+
 def test_the_reconnect_delay_never_exceeds_its_maximum():
     """The +-25 % jitter comes before the cap: with the largest jitter a delay of 8 s doubled
     stays 8 s (it was 9.77 s with reconnect_max_s = 8), and early retries still back off."""

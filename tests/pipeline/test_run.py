@@ -375,6 +375,39 @@ def test_cli_run_stopped_twice_still_writes_every_finished_track(tmp_path):
     assert len(manifest["tracks"]) >= 3
 
 
+def test_a_second_run_into_a_busy_folder_is_refused_and_a_killed_run_does_not_block(tmp_path):
+    """Two runs into one folder both exited 0: the second replaced the first's gallery while the
+    first went on writing, and the manifest described one input while tracks/ held the other's
+    images.  Now the second is refused in one line (exit 2) and the first's gallery is whole; a
+    run killed with SIGKILL leaves no lock behind (the kernel drops its flock)."""
+    import signal
+    import time
+
+    out = tmp_path / "c"
+    clip = need(DATA / "edited_videos" / "azurevi_friends_cuts.mp4")
+    first = subprocess.Popen([sys.executable, "-m", "vidfiqa.cli", "run", str(clip), "-o", str(out), "-q", "--fps-cap", "0"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "manifest.json").is_file() and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.2)
+        second = vidfiqa("run", SAMPLE, "-o", out, "-q")
+        assert first.poll() is None, "the first run ended before the second one tried"
+        line = one_line_error(second)
+        assert second.returncode == 2 and f"{out} is in use by another vidfiqa run (pid {first.pid})" in line, line
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert manifest_of(out)["source"]["path"] == str(clip), "the refused run touched the folder"
+    third = vidfiqa("run", SAMPLE, "-o", out, "-q")
+    assert third.returncode == 0, third.stderr
+    manifest = manifest_of(out)
+    assert manifest["source"]["path"] == str(SAMPLE) and manifest["status"] == "complete"
+    assert {d.name for d in (out / "tracks").iterdir()} == {f"{t['track_id']:04d}" for t in manifest["tracks"]}
+
+
 def test_cli_run_on_a_full_disk_fails_in_one_line_and_the_manifest_says_failed(tmp_path, monkeypatch):
     """A disk that fills up mid-run was "internal error", exit 3, with no path, and the manifest
     often stayed "running".  Now: one line naming the file, exit 4, and a manifest that says

@@ -26,6 +26,7 @@ from typing import Any
 from ..atomic import atomic_write_text
 from ..errors import ConfigError, VidfiqaError
 from ..export.entries import iso
+from ..folder_lock import FolderLock
 from ..sinks import TrackSink, WatchOutputs, close_all, watch_sinks
 from ..sinks.outbox import EventNamer, SinkOutbox
 from .cameras import CameraFactory, CameraSetup, LocalCameras
@@ -98,6 +99,7 @@ class Watcher:
             raise ConfigError(f"two streams use the name {duplicate!r} ({files}): names must be unique")
         self.streams = streams
         self.out = Path(out_dir)
+        self.lock = FolderLock(self.out, "watch output")  # held until shutdown() has written the summary
         self.log = log or Logger()
         self.metrics = Metrics()
         self.stop = threading.Event()
@@ -164,7 +166,10 @@ class Watcher:
             self.log("error", "a sink failed to close", error=f"{type(err).__name__}: {err}")
         if self.server is not None:
             self.server.close()
-        atomic_write_text(self.out / "watch_summary.json", json.dumps(self.summary(), indent=1, allow_nan=False) + "\n")
+        try:
+            atomic_write_text(self.out / "watch_summary.json", json.dumps(self.summary(), indent=1, allow_nan=False) + "\n")
+        finally:
+            self.lock.release()
 
     def summary(self) -> dict:
         m = self.metrics

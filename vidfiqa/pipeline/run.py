@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 from ..errors import VidfiqaError
 from ..detect.base import FaceDetector
 from ..faces import Faces
+from ..folder_lock import FolderLock
 from ..redact import redact_text, redact_url
 from ..select import DEFAULT_FPS, EndOfTrack, InputPersons, TrackResult
 from ..sinks import TrackSink, close_all
@@ -89,11 +90,17 @@ class VideoPipeline:
         persons = InputPersons(s.selection_rule(), s.person_threshold, fps)  # linked over the whole input
         end_of_track = EndOfTrack.of(s, persons)
         try:
+            lock = FolderLock(out_dir)  # before the gallery replaces an old one: it may be another run's
+        except BaseException:
+            video.close()
+            raise
+        try:
             models = self.models
             writer = GallerySink(out_dir, source={**info.to_dict(), "path": shown, "uri": shown}, settings=s.to_dict(),
                                  persons=persons, write_series=s.write_series)
         except BaseException:
             video.close()
+            lock.release()
             raise
         outputs: list[TrackSink] = [writer, *(sinks or [])]
 
@@ -140,7 +147,10 @@ class VideoPipeline:
             raise
         finally:
             with stops_deferred():
-                self._close(video, frames, decoding, run, writer, outputs, status, message, started, last_index, stride)
+                try:
+                    self._close(video, frames, decoding, run, writer, outputs, status, message, started, last_index, stride)
+                finally:
+                    lock.release()
         return writer.manifest
 
     @staticmethod
