@@ -312,11 +312,12 @@ def test_a_hanging_webhook_does_not_stall_decoding(rtsp, tmp_path):
     assert split and any(e["segment"] >= 2 and e["track_id"] == split[0]["track_id"] for e in events)
 
 
-@needs_rtsp
-def signalled_watch(stream: Path, out: Path, signals: list[signal.Signals], seen_s: float) -> tuple[int, str]:
-    """`vidfiqa watch STREAM` in a process of its own, sent ``signals`` (50 ms apart) once its
-    camera has been connected ``seen_s`` seconds; returns its exit code and its log."""
-    process = subprocess.Popen([sys.executable, "-m", "vidfiqa.cli", "watch", str(stream), "-o", str(out), "--no-metrics", "--log-format", "json"],
+def signalled_watch(streams: Path | list[Path], out: Path, signals: list[signal.Signals], seen_s: float) -> tuple[int, str, float]:
+    """`vidfiqa watch STREAMS` in a process of its own, sent ``signals`` (50 ms apart) once a
+    camera has been connected ``seen_s`` seconds; returns its exit code, its log and the seconds
+    from the first signal to its exit."""
+    paths = streams if isinstance(streams, list) else [streams]
+    process = subprocess.Popen([sys.executable, "-m", "vidfiqa.cli", "watch", *map(str, paths), "-o", str(out), "--no-metrics", "--log-format", "json"],
                                stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         lines = []
@@ -327,21 +328,24 @@ def signalled_watch(stream: Path, out: Path, signals: list[signal.Signals], seen
             if '"connected"' in line:
                 break
         time.sleep(seen_s)
+        signalled = time.monotonic()
         for k, sig in enumerate(signals):
             if k:
                 time.sleep(0.05)
             process.send_signal(sig)
         _, rest = process.communicate(timeout=60)
+        stop_s = time.monotonic() - signalled
     finally:
         if process.poll() is None:
             process.kill()
-    return process.returncode, "".join(lines) + rest
+    return process.returncode, "".join(lines) + rest, stop_s
 
 
+@needs_rtsp
 def test_sigterm_flushes_open_tracks(rtsp, tmp_path):
     out = tmp_path / "out"
     # The face is on screen from the start of the clip: stop once it has been seen a while.
-    code, log = signalled_watch(stream_file(tmp_path, rtsp.url), out, [signal.SIGTERM], seen_s=4)
+    code, log, _ = signalled_watch(stream_file(tmp_path, rtsp.url), out, [signal.SIGTERM], seen_s=4)
     assert code == 0, log
     events = events_of(out)
     assert any(e["ended"] == "shutdown" and e["selected"] for e in events), events
@@ -595,9 +599,11 @@ class Broker:
     """Debian's mosquitto on 127.0.0.1:``port``, anonymous, no persistence (a restart forgets
     every session and retained message: only the publisher's own queue can bridge it)."""
 
-    def __init__(self, binary: str, port: int, folder: Path):
+    def __init__(self, binary: str, port: int, folder: Path, accept_clients: bool = True):
+        """``accept_clients`` False: every client is refused as not authorised (as with a wrong password)."""
         self.binary, self.port, self.conf, self.process = binary, port, folder / "mosquitto.conf", None
-        self.conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        access = f"allow_anonymous {'true' if accept_clients else 'false'}\n"
+        self.conf.write_text(f"listener {port} 127.0.0.1\n{access}persistence false\n")
 
     def start(self) -> "Broker":
         self.process = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -673,7 +679,32 @@ def test_mqtt_events_snapshots_and_availability_survive_a_broker_restart(mosquit
     final.loop_stop()
     broker.stop()
     summary = json.loads((tmp_path / "out" / "watch_summary.json").read_text())["mqtt"]
-    assert summary["published"] >= 2 * len(while_away) and summary["dropped"] == 0
+    events_written = len(events_of(tmp_path / "out"))
+    assert summary["events"] == {"delivered": events_written, "queued": 0, "dropped": 0, "lost": 0}, (summary, events_written)
+    assert summary["snapshots"]["delivered"] >= len(while_away) and summary["lost_events"] == []
+
+
+def test_mqtt_counts_what_the_broker_never_acknowledged_as_lost(mosquitto, tmp_path):
+    """With a wrong password the summary said {"published": 4, "dropped": 0} though nothing was
+    delivered: a publish refused for "no connection" counted as published and the queue was
+    thrown away at shutdown.  Now nothing is delivered, every event is counted lost and named,
+    and the watch exits 4 (events lost) as it does when any sink loses events."""
+    port = free_port()
+    broker = Broker(mosquitto, port, tmp_path, accept_clients=False).start()
+    try:
+        replay = tmp_path / "replay.toml"
+        replay.write_text(f'[stream]\nname = "replay"\nurl = "{SAMPLE}"\nmax_track_s = 2\n')  # an 8 s visit: several events
+        out = tmp_path / "out"
+        result = subprocess.run([sys.executable, "-m", "vidfiqa.cli", "watch", str(replay), "-o", str(out), "--no-metrics", "--log-format", "json",
+                                 "--mqtt", f"mqtt://vidfiqa:wrong@127.0.0.1:{port}"], capture_output=True, text=True, timeout=120)
+    finally:
+        broker.stop()
+    assert result.returncode == 4, result.stderr
+    assert "mqtt connection refused" in result.stderr and "wrong" not in result.stderr
+    written = [e["event_id"] for e in events_of(out)]
+    summary = json.loads((out / "watch_summary.json").read_text())["mqtt"]
+    assert len(written) >= 2 and summary["events"] == {"delivered": 0, "queued": 0, "dropped": 0, "lost": len(written)}, summary
+    assert sorted(summary["lost_events"]) == sorted(written)
 
 
 def test_mqtt_urls_and_topics_are_checked_before_any_camera_starts(tmp_path):
@@ -726,6 +757,35 @@ def test_two_stream_files_with_one_name_skip_the_second_and_run_the_rest(tmp_pat
     assert all(s["frames_processed"] > 10 for s in summary["streams"].values()), summary
 
 
+def test_a_camera_still_connecting_does_not_delay_shutdown(tmp_path):
+    """A camera whose server accepts TCP but never answers RTSP (open_timeout_s = 100) beside a
+    good one: SIGTERM made the process wait 15 s on the connecting reader before the good
+    camera's open track was even emitted (docker kills after 10 s).  Now the open tracks go
+    first and a reader stuck in a connect is left behind after a short, bounded wait."""
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen()
+    held = []
+    threading.Thread(target=lambda: held.append(mute.accept()), daemon=True).start()  # accepts, never answers
+    silent = tmp_path / "silent.toml"
+    silent.write_text(f'[stream]\nname = "silent"\nurl = "rtsp://127.0.0.1:{mute.getsockname()[1]}/cam"\nopen_timeout_s = 100\n')
+    replay = tmp_path / "replay.toml"
+    replay.write_text(f'[stream]\nname = "replay"\nurl = "{SAMPLE}"\nloop = true\n')
+    out = tmp_path / "out"
+    try:
+        code, log, stop_s = signalled_watch([silent, replay], out, [signal.SIGTERM], seen_s=3)
+    finally:
+        mute.close()
+    assert code == 0, log
+    assert held, "the silent camera never connected to the test's server"
+    assert stop_s < 6, f"the watch took {stop_s:.1f} s to stop"
+    events = events_of(out)
+    assert any(e["stream"] == "replay" and e["ended"] == "shutdown" and e["selected"] for e in events), events
+    assert "reader still connecting" in log, log
+    summary = json.loads((out / "watch_summary.json").read_text())
+    assert summary["streams"]["replay"]["events"] >= 1 and summary["streams"]["silent"]["frames_decoded"] == 0
+
+
 def test_sighup_twice_ends_a_watch_cleanly(tmp_path):
     """SIGHUP (a closed terminal, a service manager's reload-or-stop) bypassed watch's handler:
     exit 129, no watch_summary.json, the open track's event lost.  Now it stops the watch like
@@ -734,7 +794,7 @@ def test_sighup_twice_ends_a_watch_cleanly(tmp_path):
     replay.write_text(f'[stream]\nname = "replay"\nurl = "{SAMPLE}"\nloop = true\n')
     out = tmp_path / "out"
     # The astronaut is on screen from the first frame: a track is open when the signals come.
-    code, log = signalled_watch(replay, out, [signal.SIGHUP, signal.SIGHUP], seen_s=3)
+    code, log, _ = signalled_watch(replay, out, [signal.SIGHUP, signal.SIGHUP], seen_s=3)
     assert code == 0, log
     assert '"signal": "SIGHUP"' in log, log
     events = events_of(out)

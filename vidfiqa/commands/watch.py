@@ -64,6 +64,8 @@ def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_h
             dropped=s["frames_dropped_overload"], reconnects=s["reconnects"], events=s["events"],
             sink_errors=s["sink_errors"], events_lost=s["events_lost"], worker_restarts=s["worker_restarts"])
     lost = sum(s["events_lost"] for s in summary["streams"].values())
+    if summary.get("mqtt"):  # events the broker never acknowledged (MqttSink.close)
+        lost += summary["mqtt"]["events"]["lost"]
     if lost:  # work that could not be kept: say so in the exit status, as `vidfiqa run` does
         import sys
 

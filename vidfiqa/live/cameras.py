@@ -26,7 +26,8 @@ from .config import StreamConfig
 from .metrics import Metrics
 from .stream import FrameQueue, StreamReader, StreamWorker
 
-READER_JOIN_S, WORKER_JOIN_S = 15.0, 60.0  # a worker's join covers flushing its open tracks
+WORKER_JOIN_S = 60.0  # a worker's join covers flushing its open tracks
+READERS_STOP_S = 2.0  # all readers together, once the workers have ended: a read returns within a frame interval
 
 
 @dataclass
@@ -154,12 +155,22 @@ class LocalCameras:
 
     def shutdown(self) -> None:
         self.setup.stop.set()
-        for reader in self.readers.values():
-            reader.join(timeout=READER_JOIN_S)
+        # The workers first: each emits its open tracks as it ends, and needs nothing from its
+        # reader to do so.  Readers waited first, one stuck in a connect (open_timeout_s) held
+        # every camera's open tracks back for 15 s, past docker's 10 s.
         for worker in self.workers.values():
-            worker.join(timeout=WORKER_JOIN_S)  # flushes its open tracks to its outbox
+            worker.join(timeout=WORKER_JOIN_S)
         for batched in self.batched.values():
             batched.close()
+        # A reader inside a read or a connect returns when FFmpeg does (a connect cannot be cut
+        # short from here): the readers get READERS_STOP_S between them, and one still
+        # connecting then is left behind (a daemon thread, gone with the process).
+        deadline = time.monotonic() + READERS_STOP_S
+        for name, reader in self.readers.items():
+            reader.join(timeout=max(0.0, deadline - time.monotonic()))
+            if reader.is_alive():
+                self.setup.log("warning", "reader still connecting or reading; not waited for", stream=name,
+                               waited_s=READERS_STOP_S)
 
     def summary(self) -> dict[str, Any]:
         return {}

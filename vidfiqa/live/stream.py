@@ -152,7 +152,10 @@ class StreamReader(threading.Thread):
         cfg = self.cfg
         options = {"rtsp_transport": cfg.transport} if cfg.url.lower().startswith(("rtsp://", "rtsps://")) else None
         if options is not None:
-            options["timeout"] = str(int(cfg.read_timeout_s * 1e6))  # FFmpeg's socket timeout, microseconds
+            # FFmpeg's socket timeout (microseconds) also bounds the RTSP handshake: at read_timeout_s
+            # it cut every open short of open_timeout_s.  PyAV's own guard (timeout= below) keeps
+            # each of the two limits.
+            options["timeout"] = str(int(max(cfg.open_timeout_s, cfg.read_timeout_s) * 1e6))
         try:
             # One decoding thread per camera unless decode_threads says otherwise: with several
             # cameras the cameras are the parallelism, and each frame thread holds frames of its

@@ -192,4 +192,3 @@ class VideoPipeline:
                 raise
             # Failing already (a full disk): the first error is the one to report; the
             # manifest says "failed" if even an in-place rewrite found room (gallery.py).
-        return writer.manifest
