@@ -22,7 +22,8 @@ def score_images(
 
     Each dict: ``path``, ``face`` (index within the image, or None), ``quality`` (float, or None
     when the image could not be read or holds no face), ``error`` (why not), ``box`` (x1, y1, x2, y2
-    in image pixels, or None).
+    in image pixels, or None), ``read`` (the image was decoded and searched: False when it, or
+    the folder named, could not be read).
     """
     from .detect import make_detector
     from .photos import PhotoPipeline
@@ -37,7 +38,7 @@ def score_images(
     pipeline = PhotoPipeline(det, stages=[scorer], largest_only=not all_faces, aligned_input=aligned, chunk_size=batch_size)
     for result in pipeline.run(inputs):
         if result.faces is None or len(result.faces) == 0:
-            yield {"path": str(result.path), "face": None, "quality": None, "error": result.error, "box": None}
+            yield {"path": str(result.path), "face": None, "quality": None, "error": result.error, "box": None, "read": result.faces is not None}
             continue
         assert result.faces.quality is not None  # the scorer stage sets it
         for i in range(len(result.faces)):
@@ -47,6 +48,7 @@ def score_images(
                 "quality": float(result.faces.quality[i]),
                 "error": None,
                 "box": [float(v) for v in result.faces.boxes[i]],
+                "read": True,
             }
 
 

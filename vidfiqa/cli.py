@@ -19,7 +19,6 @@ import numpy as np
 
 from ._version import __version__
 from .commands.common import (
-    EXIT_NOTHING_DONE,
     EXIT_INTERNAL,
     EXIT_OUTPUT,
     EXIT_USAGE,
@@ -161,8 +160,7 @@ def embed(inputs, out_file, model, weights, backend, batch_size, aligned, all_fa
         console.print(f"{stats.summary()} -> {out} ({len(vectors)} x {len(vectors[0])})")
     else:
         console.print(f"{stats.summary()}; no embeddings written")
-    if not vectors:
-        sys.exit(EXIT_NOTHING_DONE)
+    stats.exit_if_nothing_done()  # faceless images were still read: 0, as for `faces` (README's exit codes)
 
 
 @cli.command()

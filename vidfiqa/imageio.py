@@ -23,7 +23,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".jp2"})
+# .avif: Pillow decodes it from 11.3 on (its wheels bundle libavif); it was read when named but skipped in folders.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".jp2", ".avif"})
 
 # Images are kept at most this many pixels on the long side after loading. Face detection runs at
 # a few hundred pixels anyway; the cap bounds memory on panoramas and scans.
@@ -161,9 +162,25 @@ def iter_image_paths(inputs: Iterable[str | os.PathLike]) -> Iterator[Path | Inp
         if not path.exists():
             yield InputError(f"{path}: no such file or directory", path=path)
         elif path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
+            found, unreadable = _images_under(path)
+            yield from unreadable
+            if not found and not any(err.path == path for err in unreadable):
                 yield InputError(f"{path}: directory contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})", path=path)
             yield from found
         else:
             yield path
+
+
+def _images_under(folder: Path) -> tuple[list[Path], list[InputError]]:
+    """The image files anywhere under ``folder`` (sorted; symlinked folders are not entered), and
+    an error for each folder that could not be read: pathlib's rglob skipped those silently, and
+    an unreadable folder was reported as one without images."""
+    unreadable: list[InputError] = []
+
+    def on_error(err: OSError) -> None:
+        where = Path(err.filename) if err.filename is not None else folder
+        unreadable.append(InputError(f"{where}: cannot read folder ({err.strerror or err})", path=where))
+
+    found = [Path(root) / name for root, _, files in os.walk(folder, onerror=on_error)
+             for name in files if Path(name).suffix.lower() in IMAGE_SUFFIXES and (Path(root) / name).is_file()]
+    return sorted(found), unreadable

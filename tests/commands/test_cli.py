@@ -138,11 +138,74 @@ def test_embed_missing_weights_is_one_line(tmp_path, astronaut, monkeypatch, cli
     assert "mobilefacenet_foamliu.pt" in line and "90a00ba1d8b0b688" in line and "VIDFIQA_WEIGHTS" in line
 
 
-def test_embed_with_no_face_anywhere_exits_1(tmp_path, shared_models, cli):
-    Image.fromarray(np.full((200, 200, 3), 40, np.uint8)).save(tmp_path / "dark.png")
-    res = cli("embed", tmp_path / "dark.png", "-o", tmp_path / "e.npy", "--weights", shared_models / "mobilefacenet_foamliu.pt")
-    assert res.returncode == 1 and "no face found" in res.stderr
+def faceless_patches(folder, astronaut, count: int = 12):
+    """``count`` small patches of the photo's background (real pixels, no face in any)."""
+    folder.mkdir()
+    for k in range(count):
+        y, x = 16 * (k % 4), 330 + 12 * (k // 4)
+        Image.fromarray(np.ascontiguousarray(astronaut[y:y + 40, x:x + 40])).save(folder / f"bg{k:02d}.png")
+    return folder
+
+
+def test_faceless_images_exit_0_in_every_command(tmp_path, shared_models, astronaut, cli):
+    """README's table: 0 when something was processed.  `score` exited 1 on a folder of faceless
+    images while `faces` exited 0 (and `embed` 1): images that were read and searched are
+    processed, with or without a face; each is named on stderr."""
+    folder = faceless_patches(tmp_path / "tiny", astronaut)
+    for command in (["faces", folder, "-o", tmp_path / "f"], ["score", folder, "-o", tmp_path / "s.csv"],
+                    ["embed", folder, "-o", tmp_path / "e.npy", "--weights", shared_models / "mobilefacenet_foamliu.pt"]):
+        res = cli(*command)
+        assert res.returncode == 0, (command[0], res.stderr)
+        assert " ".join(res.stderr.split()).count("no face found") == 12, (command[0], res.stderr)
+    rows = list(csv.DictReader(open(tmp_path / "s.csv")))
+    assert len(rows) == 12 and all(r["quality"] == "" for r in rows)
     assert not (tmp_path / "e.npy").exists()
+
+
+def without_root_override(command: list) -> list:
+    """``command`` as a user for whom a mode of 000 means no access: root reads through it
+    (CAP_DAC_OVERRIDE), so as root the command runs with those capabilities dropped."""
+    import os
+    import shutil
+
+    if os.geteuid() != 0:
+        return command
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root and util-linux's setpriv is missing: cannot drop CAP_DAC_OVERRIDE")
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *command]
+
+
+def test_an_unreadable_input_folder_is_an_input_error_with_its_reason(tmp_path, astronaut):
+    """An unreadable folder given to `run` exited 4 (the output-error code) and `score`/`faces`
+    called it "directory contains no images"; a subfolder that could not be read was skipped
+    silently.  Now: `run` exits 2 saying why, and the photo commands name the folder and the
+    reason and go on with the rest (an .avif among them, which folders skipped before)."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    Image.fromarray(astronaut).save(locked / "a.jpg")
+    mixed = tmp_path / "mixed"
+    (mixed / "closed").mkdir(parents=True)
+    Image.fromarray(astronaut).save(mixed / "closed" / "b.jpg")
+    Image.fromarray(astronaut).save(mixed / "c.avif")
+    locked.chmod(0)
+    (mixed / "closed").chmod(0)
+    try:
+        run = subprocess.run(without_root_override([sys.executable, "-m", "vidfiqa", "run", str(locked), "-o", str(tmp_path / "g"), "-q"]),
+                             capture_output=True, text=True, timeout=300)
+        score = subprocess.run(without_root_override([sys.executable, "-m", "vidfiqa", "score", str(locked), str(mixed), "-o", str(tmp_path / "s.csv")]),
+                               capture_output=True, text=True, timeout=300)
+    finally:
+        locked.chmod(0o755)
+        (mixed / "closed").chmod(0o755)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip() == f"vidfiqa: error: {locked}: cannot read folder (Permission denied)", run.stderr
+    assert score.returncode == 0, score.stderr
+    err = " ".join(score.stderr.split())
+    assert f"skipped {locked}: cannot read folder (Permission denied)" in err, err
+    assert f"skipped {mixed / 'closed'}: cannot read folder (Permission denied)" in err, err
+    assert "contains no images" not in err
+    rows = list(csv.DictReader(open(tmp_path / "s.csv")))
+    assert [r["path"] for r in rows if r["quality"]] == [str(mixed / "c.avif")], rows
 
 
 def test_models_lists_what_is_found_and_missing(tmp_path, shared_models, monkeypatch, cli):

@@ -28,11 +28,15 @@ def score(inputs, method, options, aligned, all_faces, out_file, detector, detec
 
     from ..api import score_images
     from ..atomic import atomic_write_text
-    from .common import count_inputs, csv_text, make_console, make_progress, parse_options
+    from rich.markup import escape
+
+    from .common import EXIT_NOTHING_DONE, count_inputs, csv_text, make_console, make_progress, parse_options
 
     console = make_console()
     kwargs = parse_options(options)
-    rows, found = [], 0
+    rows: list[list] = []
+    found = unreadable = 0
+    read: set[str] = set()  # images decoded and searched, with or without a face
     with make_progress(console) as progress:
         task = progress.add_task(method, total=count_inputs(inputs), rate="")
         for record in score_images(
@@ -40,14 +44,19 @@ def score(inputs, method, options, aligned, all_faces, out_file, detector, detec
             detector_model=detector_model, input_size=input_size, device=device, method_options=kwargs,
         ):
             progress.advance(task)
+            if record["read"]:
+                read.add(record["path"])
+            else:
+                unreadable += 1
             if record["quality"] is None:
-                console.print(f"[yellow]missing[/] {record['error']}", soft_wrap=True)
+                console.print(f"[yellow]{'no face' if record['read'] else 'skipped'}[/] {escape(record['error'])}", soft_wrap=True, highlight=False)
             else:
                 found += 1
             box = record.get("box") or ["", "", "", ""]
             quality = "" if record["quality"] is None else f"{record['quality']:.6f}"
             rows.append([record["path"], record["face"], quality, *[f"{v:.2f}" if v != "" else "" for v in box]])
     atomic_write_text(out_file, csv_text(["path", "face", "quality", "x1", "y1", "x2", "y2"], rows))
-    console.print(f"{found} faces scored with {method}, {len(rows) - found} inputs without a score -> {out_file}")
-    if found == 0:
-        sys.exit(1)
+    console.print(f"{found} faces scored with {method} in {len(read)} images, {len(rows) - found} inputs without a score "
+                  f"({unreadable} unreadable) -> {out_file}", soft_wrap=True)
+    if not read:  # exit codes as every command's (README): 1 only when nothing could be read
+        sys.exit(EXIT_NOTHING_DONE)

@@ -33,14 +33,29 @@ def natural_key(name: str) -> tuple:
     return tuple(int(part) if i % 2 else part.lower() for i, part in enumerate(parts))
 
 
+def _entries(folder: Path) -> list[Path]:
+    """The folder's entries; an unreadable folder is an input error (exit 2) that says why: it
+    was reported as an output error (exit 4) before."""
+    try:
+        return list(folder.iterdir())
+    except OSError as err:
+        raise InputError(f"{folder}: cannot read folder ({err.strerror or err})", path=folder) from None
+
+
 def list_frames(folder: Path) -> list[Path]:
     """The image files directly in ``folder``, in natural order; InputError when there are none."""
-    files = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
-                   key=lambda p: natural_key(p.name))
+    entries = _entries(folder)
+    files = sorted((p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name))
     if files:
         return files
-    nested = sorted((p for p in folder.iterdir() if p.is_dir() and any(
-        q.suffix.lower() in IMAGE_SUFFIXES for q in p.iterdir())), key=lambda p: natural_key(p.name))
+
+    def holds_images(sub: Path) -> bool:
+        try:
+            return any(q.suffix.lower() in IMAGE_SUFFIXES for q in sub.iterdir())
+        except OSError:
+            return False
+
+    nested = sorted((p for p in entries if p.is_dir() and holds_images(p)), key=lambda p: natural_key(p.name))
     if nested:
         raise InputError(f"{folder}: no images directly in this folder; each subfolder is a separate frame "
                          f"sequence, pass one of them (e.g. {nested[0]})", path=folder)
