@@ -354,6 +354,33 @@ def test_sigterm_flushes_open_tracks(rtsp, tmp_path):
     assert "hunter2" not in log
 
 
+@needs_rtsp
+def test_run_on_a_stream_that_dies_says_so(rtsp, tmp_path):
+    """`vidfiqa run rtsp://...` whose server is killed mid-stream exited 0 with status
+    "complete" and no warning, though README promises both for a stream that dies.  Now the
+    gallery of what came before is kept, its status says stopped_early and why, and the command
+    warns on stderr."""
+    out = tmp_path / "g"
+    process = subprocess.Popen([sys.executable, "-m", "vidfiqa.cli", "run", rtsp.url, "-o", str(out), "-q"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert wait_for(lambda: (out / "manifest.json").is_file() or process.poll() is not None, 60)
+        time.sleep(6)  # a person has come and gone: a track is written
+        assert process.poll() is None, "the run ended before the server was killed"
+        rtsp.kill()
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "stopped_early", manifest["status"]
+    assert "hunter2" not in err and "hunter2" not in json.dumps(manifest)
+    warning = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "stream" in warning[0] and warning[0].removeprefix("warning: ") in manifest["message"], err
+    assert manifest["stats"]["frames_processed"] > 10 and manifest["tracks"], manifest["stats"]
+    assert process.returncode == 0, err  # the gallery of what was seen is the result
+
+
 def _iso(wall: float) -> str:
     from vidfiqa.export.entries import iso
 

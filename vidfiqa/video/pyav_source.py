@@ -191,7 +191,11 @@ class PyAVSource(FrameSource):
             thumbs = tuple(between) if self.thumbnails else None
             between = []
             yield PendingFrame(index, pts, frame, (stored_width, stored_height), info.rotation, thumbnails=thumbs)
-        if self.stopped_early is None and not info.is_live and not self._skipping_nonreference:
+        if self.stopped_early is None and info.is_live:
+            # A live stream has no end of its own: it ending is the server closing it or going
+            # away (killed, rebooted, a dropped link), not a complete input.
+            self.stopped_early = f"the stream ended after {index + 1} frames: the server closed it or went away"
+        elif self.stopped_early is None and not self._skipping_nonreference:
             # (Frames skipped as unreferenced are never counted: no shortfall can be told then.)
             self.stopped_early = shortfall_reason(index + 1 + self.skipped, self.header_frames)
 
