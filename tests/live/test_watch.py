@@ -477,15 +477,38 @@ def test_a_watch_refuses_a_folder_another_run_holds(tmp_path):
     second.lock.release()
 
 
+def test_a_silent_metrics_connection_is_closed():
+    """A client that connects to /metrics and sends nothing held a server thread forever (400 of
+    them, 400 threads).  Now its socket times out; scrapes meanwhile are answered."""
+    from vidfiqa.live.metrics import Metrics, MetricsServer
+
+    server = MetricsServer(Metrics(), 0, lambda: {"ok": True}, idle_timeout_s=1.0)
+    try:
+        silent = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/health", timeout=5) as answer:
+            assert json.loads(answer.read()) == {"ok": True}
+        started = time.monotonic()
+        for conn in silent:
+            conn.settimeout(10)
+            assert conn.recv(1) == b"", "the server closed the idle connection"
+            conn.close()
+        assert time.monotonic() - started < 4
+    finally:
+        server.close()
+
+
 def test_the_reconnect_delay_never_exceeds_its_maximum():
-    """The +-25 % jitter comes before the cap: with the largest jitter a delay of 8 s doubled
-    stays 8 s (it was 9.77 s with reconnect_max_s = 8), and early retries still back off."""
+    """The +-25 % jitter never takes a delay past the cap: with the largest jitter a delay of 8 s
+    doubled stays 8 s (it was 9.77 s with reconnect_max_s = 8), and early retries still back off."""
     from vidfiqa.live.stream import reconnect_delay
 
     largest, smallest = (lambda a, b: b), (lambda a, b: a)
     assert [reconnect_delay(k, 0.5, 8.0, largest) for k in range(1, 8)] == [0.625, 1.25, 2.5, 5.0, 8.0, 8.0, 8.0]
-    assert [reconnect_delay(k, 0.5, 8.0, smallest) for k in range(1, 7)] == [0.375, 0.75, 1.5, 3.0, 6.0, 8.0]
+    assert [reconnect_delay(k, 0.5, 8.0, smallest) for k in range(1, 7)] == [0.375, 0.75, 1.5, 3.0, 6.0, 6.0]
     assert max(reconnect_delay(k, 0.5, 8.0) for k in range(1, 12) for _ in range(200)) <= 8.0
+    # At the cap the delay still spreads (75-100 % of it): it was exactly 8.0 for every camera.
+    capped = [reconnect_delay(12, 0.5, 8.0) for _ in range(400)]
+    assert min(capped) >= 6.0 and min(capped) < 6.5 and max(capped) > 7.5 and len(set(capped)) > 300
 
 
 def test_webhook_sends_basic_auth_from_the_url_and_a_header_from_the_environment(monkeypatch):

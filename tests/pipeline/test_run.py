@@ -408,6 +408,61 @@ def test_a_second_run_into_a_busy_folder_is_refused_and_a_killed_run_does_not_bl
     assert {d.name for d in (out / "tracks").iterdir()} == {f"{t['track_id']:04d}" for t in manifest["tracks"]}
 
 
+def reencoded(path: Path, container: str, frames: int | None = None) -> Path:
+    """The bundled sample's first ``frames`` frames (all: None) in another container, H.264."""
+    with av.open(str(SAMPLE)) as src, av.open(str(path), "w", format=container) as dst:
+        stream = dst.add_stream("libx264", rate=15)
+        stream.width, stream.height, stream.pix_fmt = 480, 360, "yuv420p"
+        for k, frame in enumerate(src.decode(video=0)):
+            if frames is not None and k >= frames:
+                break
+            for packet in stream.encode(frame.reformat(format="yuv420p")):
+                dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    return path
+
+
+def test_a_one_frame_video_says_its_face_was_too_short_a_track(tmp_path):
+    """A one-frame video said "no faces found" though a face was found: its one-detection track
+    was dropped by min_track_detections.  Now it says so."""
+    clip = reencoded(tmp_path / "one.mp4", "mp4", frames=1)
+    result = vidfiqa("run", clip, "-o", tmp_path / "g", "-q")
+    assert result.returncode == 0, result.stderr
+    assert "no faces found" not in result.stderr
+    assert "no track kept: 1 face detection in 1 track shorter than min_track_detections (3)" in " ".join(result.stderr.split()), result.stderr
+    assert vidfiqa("run", clip, "-o", tmp_path / "g1", "-q", "--min-track-detections", "1").returncode == 0
+    assert len(manifest_of(tmp_path / "g1")["tracks"]) == 1
+
+
+def test_a_named_pipe_is_read_as_a_stream(tmp_path):
+    """A FIFO given as input was refused as "empty file" (its size is 0).  Now it is read as a
+    stream: MPEG-TS through it gives the gallery; MP4, which FFmpeg must seek in, is one line
+    that says what to send instead."""
+    import os
+    import threading
+
+    def feed(source: Path, pipe: Path) -> None:
+        try:
+            pipe.write_bytes(source.read_bytes())  # blocks until the run opens the pipe
+        except BrokenPipeError:
+            pass  # the reader gave up (the MP4 case)
+
+    ts = reencoded(tmp_path / "astronaut.ts", "mpegts")
+    for source, expected in ((ts, 0), (SAMPLE, 2)):
+        pipe = tmp_path / f"pipe{expected}"
+        os.mkfifo(pipe)
+        threading.Thread(target=feed, args=(source, pipe), daemon=True).start()
+        result = vidfiqa("run", pipe, "-o", tmp_path / f"g{expected}", "-q")
+        assert result.returncode == expected, result.stderr
+        if expected == 0:
+            manifest = manifest_of(tmp_path / "g0")
+            assert manifest["status"] == "complete" and len(manifest["tracks"]) == 1, manifest["status"]
+        else:
+            line = one_line_error(result)
+            assert "empty file" not in line and "through a pipe, send a stream format such as MPEG-TS" in line, line
+
+
 def test_cli_run_on_a_full_disk_fails_in_one_line_and_the_manifest_says_failed(tmp_path, monkeypatch):
     """A disk that fills up mid-run was "internal error", exit 3, with no path, and the manifest
     often stayed "running".  Now: one line naming the file, exit 4, and a manifest that says

@@ -71,5 +71,11 @@ def run(source, output, config, quiet, **settings):
         console.print(f"[yellow]warning:[/] {manifest['message']}", soft_wrap=True)
     if stats["frames_processed"] == 0:
         sys.exit(EXIT_NOTHING_DONE)
-    if not manifest["tracks"]:
+    if not manifest["tracks"] and stats["tracks_dropped_short"]:
+        # Faces were found, in tracks too short to keep: "no faces found" misled on a one-frame video.
+        short = stats["tracks_dropped_short"]
+        console.print(f"no track kept: {stats['detections']} face detection{'s' * (stats['detections'] != 1)} in {short} "
+                      f"track{'s' * (short != 1)} shorter than min_track_detections ({manifest['settings']['min_track_detections']})",
+                      soft_wrap=True)
+    elif not manifest["tracks"]:
         console.print("no faces found")

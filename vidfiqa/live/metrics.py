@@ -120,13 +120,20 @@ def _escape(value: str) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+IDLE_TIMEOUT_S = 10.0  # a metrics connection silent this long is closed
+
+
 class MetricsServer:
     """``/metrics`` and ``/health`` on 127.0.0.1:``port`` in a daemon thread."""
 
-    def __init__(self, metrics: Metrics, port: int, health: Callable[[], dict]):
+    def __init__(self, metrics: Metrics, port: int, health: Callable[[], dict], idle_timeout_s: float = IDLE_TIMEOUT_S):
         metrics_ref, health_ref = metrics, health
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            # A connection that sends nothing (a port scanner, a half-open client) held a thread
+            # forever; the socket now times out and the thread ends.
+            timeout = idle_timeout_s
+
             def do_GET(self):
                 if self.path.split("?")[0] == "/metrics":
                     body, status, kind = metrics_ref.prometheus().encode(), 200, "text/plain; version=0.0.4"

@@ -234,8 +234,14 @@ WORKER_RESTART_MIN_S, WORKER_RESTART_MAX_S = 1.0, 60.0
 
 def reconnect_delay(failures: int, min_s: float, max_s: float, uniform: Callable[[float, float], float] = random.uniform) -> float:
     """Seconds to wait after ``failures`` failed connections in a row: ``min_s`` doubled per
-    failure, with +-25 % jitter, and never more than ``max_s`` (the cap comes after the jitter)."""
-    return min(max_s, min_s * 2 ** max(0, failures - 1) * uniform(0.75, 1.25))
+    failure, with +-25 % jitter, and never more than ``max_s``.  Once the doubling reaches the
+    cap the delay is drawn from 75-100 % of ``max_s``: capping the jittered value made every
+    camera behind one failed switch retry at exactly ``max_s``, all in the same instant."""
+    spread = uniform(0.75, 1.25)
+    base = min_s * 2 ** max(0, failures - 1)
+    if base * 0.75 >= max_s:
+        return max_s * (0.75 + (spread - 0.75) / 2)
+    return min(max_s, base * spread)
 
 
 class StreamWorker(threading.Thread):

@@ -95,6 +95,9 @@ class PyAVSource(FrameSource):
             first = next(self._decoded, None)
             if first is None:
                 reason = f" ({self.stopped_early})" if self.stopped_early else ""
+                if not is_url(uri) and Path(uri).exists() and not Path(uri).is_file():
+                    # MP4/MOV readers seek (to the index, between tracks): a pipe cannot.
+                    reason += "; through a pipe, send a stream format such as MPEG-TS or Matroska, or pass the file itself"
                 raise InputError(f"{uri}: no video frame could be decoded{reason}", path=uri)
         except BaseException:
             self._container.close()
@@ -274,6 +277,8 @@ def _check_file(path: str) -> None:
         raise InputError(f"{path}: no such file", path=path)
     if file.is_dir():
         raise InputError(f"{path}: is a directory (a folder of frames is read by the images decoder)", path=path)
+    if not file.is_file():
+        return  # a named pipe or a device: read as a stream (its size says nothing)
     if file.stat().st_size == 0:
         raise InputError(f"{path}: empty file (0 bytes)", path=path)
 
@@ -287,6 +292,8 @@ def _not_a_video_message(uri: str) -> str:
 
 def _starts_like_mp4(path: str) -> bool:
     """MP4/MOV files begin with an ``ftyp`` box (or ``mdat``/``free``/``wide`` in old QuickTime)."""
+    if not Path(path).is_file():
+        return False  # reading a pipe would take the bytes FFmpeg already tried
     try:
         with open(path, "rb") as file:
             return file.read(8)[4:8] in (b"ftyp", b"mdat", b"free", b"wide", b"moov")
