@@ -30,6 +30,7 @@ class FolderLock:
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise ConfigError(f"{what} {self.folder} exists and is not a folder")
+        self.created = not self.folder.exists()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
@@ -52,6 +53,16 @@ class FolderLock:
         if self._fd is not None:
             self._fd = None
             self._closer()  # closing the descriptor drops the lock
+
+    def abandon(self) -> None:
+        """Release, and remove the folder if this lock made it and nothing was written into it
+        (a run refused before its first output leaves no empty folder behind)."""
+        self.release()
+        if self.created:
+            try:
+                self.folder.rmdir()
+            except OSError:
+                pass  # not empty, or gone: leave it
 
     def __enter__(self) -> "FolderLock":
         return self

@@ -89,18 +89,16 @@ class VideoPipeline:
             video.thumbnails = True
         persons = InputPersons(s.selection_rule(), s.person_threshold, fps)  # linked over the whole input
         end_of_track = EndOfTrack.of(s, persons)
+        lock: FolderLock | None = None
         try:
             lock = FolderLock(out_dir)  # before the gallery replaces an old one: it may be another run's
-        except BaseException:
-            video.close()
-            raise
-        try:
             models = self.models
             writer = GallerySink(out_dir, source={**info.to_dict(), "path": shown, "uri": shown}, settings=s.to_dict(),
                                  persons=persons, write_series=s.write_series)
         except BaseException:
             video.close()
-            lock.release()
+            if lock is not None:
+                lock.abandon()
             raise
         outputs: list[TrackSink] = [writer, *(sinks or [])]
 
