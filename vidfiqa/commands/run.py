@@ -31,8 +31,12 @@ def _setting_options(func):
 @click.option("-o", "--output", "output", type=click.Path(file_okay=False), required=True, help="Gallery folder (manifest.json, index.html, images).")
 @click.option("-c", "--config", "config", default=None, help="Preset name (default, fast, accurate) or a TOML file; options below override it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--main", "main", default=None, metavar="MAIN",
+              help="A recording of the same camera's full-size main stream: SOURCE (its substream) is analysed, the picks are cut from MAIN.")
+@click.option("--main-offset", "main_offset", type=float, default=0.0, show_default=True, metavar="SECONDS",
+              help="MAIN's clock minus SOURCE's, when the two recordings did not start together.")
 @_setting_options
-def run(source, output, config, quiet, **settings):
+def run(source, output, config, quiet, main, main_offset, **settings):
     """Find, track and quality-score the faces in SOURCE (a video file, an rtsp/http URL or a
     folder of frames) and write the best, most diverse frames of each person to a gallery."""
     from rich.markup import escape
@@ -50,13 +54,18 @@ def run(source, output, config, quiet, **settings):
         def advance(done: int, expected: int | None) -> None:
             progress.update(task, completed=done, total=expected)
 
-        manifest = pipeline.run(source, output, progress=advance)
+        manifest = pipeline.run(source, output, progress=advance, main=main, main_offset_s=main_offset)
     stats = manifest["stats"]
     selected = sum(len(t["selected"]) for t in manifest["tracks"])
     analysed = "" if stats["frames_processed"] == stats["frames_decoded"] else f" ({stats['frames_processed']} analysed)"
     console.print(f"{stats['frames_decoded']} frames{analysed} in {stats['elapsed_s']:.1f} s ({stats['input_frames_per_s'] or 0:.1f} frames/s): "
                   f"{len(manifest['tracks'])} track{'s' * (len(manifest['tracks']) != 1)}, {selected} frames selected -> {Path(output) / 'index.html'}",
                   soft_wrap=True)
+    cut = stats.get("main_stream")
+    if cut is not None:
+        kinds = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in cut["fallbacks"].items())
+        console.print(f"main stream: {cut['from_main']} of {cut['picks']} picks cut from it" + (f" (the rest: {kinds})" if kinds else "")
+                      + (f"; sync error median {cut['sync_error_s']['median'] * 1000:.0f} ms" if cut["sync_error_s"] else ""), soft_wrap=True)
     empty = sum(1 for t in manifest["tracks"] if not t["selected"])
     if empty:
         gates = manifest["settings"]

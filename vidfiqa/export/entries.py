@@ -37,6 +37,8 @@ def selected_fields(result: TrackResult) -> list[dict[str, Any]]:
             "detector_score": number(chosen.scores[rank]),
             "quality": number(chosen.quality[rank]),
             "quality_smoothed": number(result.chosen_smoothed[rank]),
+            # Where the images were cut: the main stream or the analysed one (select/recut.py).
+            **({"source": result.sources[rank].to_dict()} if result.sources is not None else {}),
         }
         for rank in range(len(chosen))
     ]
@@ -100,6 +102,12 @@ def event_folder(record: "TrackRecord") -> str:
     return f"events/{record.stream}/{record.event_id}"
 
 
+def native_face_of(result: TrackResult, row: int) -> bytes | None:
+    """The native-resolution face image (JPEG) of the pick in row ``row``, when it was cut from a
+    main stream; None otherwise."""
+    return result.native_faces[row] if result.native_faces is not None else None
+
+
 def event_image_paths(folder: str, rank: int) -> tuple[str, str]:
     """Where an event's rank-th crop and context view live, relative to the watch output."""
     return f"{folder}/r{rank}_crop.png", f"{folder}/r{rank}_context.jpg"
@@ -123,8 +131,9 @@ def event_record(record: "TrackRecord") -> dict[str, Any]:
     selected = []
     for item in selected_fields(result):
         crop, context = event_image_paths(folder, item["rank"])
+        face = {"face": f"{folder}/r{item['rank']}_face.jpg"} if native_face_of(result, item["rank"] - 1) is not None else {}
         selected.append({**item, "wall_time": iso(record.wall_of(item["pts"])) if item["pts"] is not None else None,
-                         "crop": crop, "context": context})
+                         "crop": crop, "context": context, **face})
     first, last = number(result.first_pts), number(result.last_pts)
     last_seen = record.wall_of(last) if last is not None else now
     return {

@@ -22,6 +22,7 @@ table{border-collapse:collapse} td{border-top:1px solid #ddd;padding:.6em;vertic
 .tid{font-weight:bold;white-space:nowrap} .small{color:#666;font-size:.8em}
 figure{display:inline-block;margin:0 .6em 0 0;text-align:center;font-size:.8em}
 figure img{display:block;height:112px;border-radius:3px;background:#ddd}
+figure img.main{height:168px}
 img.broken{outline:3px solid #c00}
 svg .raw{fill:none;stroke:#9bb;stroke-width:1} svg .smooth{fill:none;stroke:#036;stroke-width:1.6}
 svg .sel{fill:#c40} svg text{font-size:10px;fill:#666} svg .axis{stroke:#bbb;stroke-width:1}
@@ -113,8 +114,16 @@ def _figure(item: dict, track: bool) -> str:
     where = f't {item["pts"]:.1f} s' if item.get("pts") is not None else f'frame {item["frame_index"]}'
     extra = f' &middot; track {item["track_id"]}' if "track_id" in item and not track else ""
     context = f'<img src="{esc(item["context"])}" alt="context of frame {item["frame_index"]}">' if track else ""
-    return (f'<figure><a href="{esc(item["context"])}"><img src="{esc(item["crop"])}" alt="frame {item["frame_index"]}"></a>'
-            f'{context}{where}{extra}<br>q {item["quality_smoothed"]:.3f}</figure>')
+    source = item.get("source")
+    if item.get("face"):  # cut from the main stream: the face at its own resolution, larger
+        face = f'<img class="main" src="{esc(item["face"])}" alt="frame {item["frame_index"]}, main stream">'
+        origin = f'<br><span class="small">main {source["size"][0]}x{source["size"][1]}</span>' if source else ""
+    else:
+        face = f'<img src="{esc(item["crop"])}" alt="frame {item["frame_index"]}">'
+        origin = (f'<br><span class="small" title="{esc(source["reason"])}">analysed frame</span>'
+                  if source and source.get("reason") else "")
+    return (f'<figure><a href="{esc(item["context"])}">{face}</a>'
+            f'{context}{where}{extra}<br>q {item["quality_smoothed"]:.3f}{origin}</figure>')
 
 
 def _track_rows(tracks: list[dict], plots: dict[int, dict], scale: tuple[float, float]) -> str:
@@ -160,7 +169,11 @@ def render(manifest: dict, plots: dict[int, dict]) -> str:
     status = esc(manifest["status"]) + (f": {esc(manifest['message'])}" if manifest.get("message") else "")
     fps = f'{src["fps"]:.3g} fps' if src.get("fps") else "? fps"
     persons = manifest.get("persons", [])
-    meta = (f'{esc(str(src.get("path")))} &middot; {src.get("width")}x{src.get("height")} &middot; {fps} &middot; '
+    main = src.get("main")
+    main_text = (f' &middot; faces cut from the main stream {esc(str(main.get("path")))} ({main.get("width")}x{main.get("height")}: '
+                 f'{stats["main_stream"]["from_main"]} of {stats["main_stream"]["picks"]} picks)'
+                 if main and "main_stream" in stats else "")
+    meta = (f'{esc(str(src.get("path")))} &middot; {src.get("width")}x{src.get("height")}{main_text} &middot; {fps} &middot; '
             f'{_count(len(persons), "person")} &middot; {_count(len(manifest["tracks"]), "track")} &middot; status {status}'
             + (f' &middot; {stats["frames_processed"]} frames in {stats["elapsed_s"]:.1f} s' if "elapsed_s" in stats else ""))
     explain = ('q: the smoothed face image quality of the frame (the bundled eDifFIQA student; higher is better for face '

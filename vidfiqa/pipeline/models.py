@@ -93,6 +93,20 @@ class Models:
         return cls(detector=_shareable(detector), region_detector=region, aligner=Aligner(), scorer=_shareable(scorer), embedder=embedder)
 
 
+def main_stream_region(models: Models, settings: RunSettings) -> RegionRedetector:
+    """The region detector that finds a pick's face again in a main-stream frame (select/recut.py):
+    the bundle's own when it has one (``detect_every`` > 1), else one built for it."""
+    if models.region_detector is not None:
+        return models.region_detector
+    from ..detect import make_detector
+    from ..onnx_session import default_threads
+
+    s = settings
+    detector = make_detector(s.detector, input_size=s.roi_input_size, model_path=s.detector_model, device=s.device,
+                             score_threshold=s.detect_score, threads=s.threads or default_threads())
+    return RegionRedetector(_shareable(detector), size=s.roi_input_size)
+
+
 def make_pipeline_scorer(settings: RunSettings, threads: int) -> QualityScorer:
     """The quality method the settings name: the bundled student by default, any ``make_scorer``
     method otherwise."""

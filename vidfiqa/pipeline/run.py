@@ -21,11 +21,13 @@ from ..faces import Faces
 from ..folder_lock import FolderLock
 from ..redact import redact_text, redact_url
 from ..select import DEFAULT_FPS, EndOfTrack, InputPersons, TrackResult
+from ..select.recut import MainStreamCut
 from ..sinks import TrackSink, close_all
 from ..sinks.gallery import GallerySink
 from ..stopping import stops_deferred
+from ..video.main_stream import MainRecording
 from ..video.source import Frame
-from .models import Models
+from .models import Models, main_stream_region
 from .prefetch import Prefetcher
 from .processor import TrackProcessor
 from .settings import RunSettings
@@ -64,9 +66,12 @@ class VideoPipeline:
         return self._models
 
     # ------------------------------------------------------------------ one input
-    def run(self, source: str | Path, out_dir: str | Path, progress: Progress | None = None, sinks: list[TrackSink] | None = None) -> dict[str, Any]:
+    def run(self, source: str | Path, out_dir: str | Path, progress: Progress | None = None, sinks: list[TrackSink] | None = None,
+            main: str | Path | None = None, main_offset_s: float = 0.0) -> dict[str, Any]:
         """Process ``source`` into a gallery at ``out_dir``; returns the manifest (a dict).
-        ``sinks``: more sinks, each given every record after the gallery (docs/sinks.md)."""
+        ``sinks``: more sinks, each given every record after the gallery (docs/sinks.md).
+        ``main``: a recording of the same camera's main stream: the picks are cut from it
+        (select/recut.py), ``main_offset_s`` later than the analysed clock says."""
         from ..video import open_source
 
         s = self.settings
@@ -88,18 +93,28 @@ class VideoPipeline:
             # (benchmarks/shots.py).
             video.thumbnails = True
         persons = InputPersons(s.selection_rule(), s.person_threshold, fps)  # linked over the whole input
-        end_of_track = EndOfTrack.of(s, persons)
         lock: FolderLock | None = None
+        main_frames: MainRecording | None = None
+        cut: MainStreamCut | None = None
         try:
             lock = FolderLock(out_dir)  # before the gallery replaces an old one: it may be another run's
             models = self.models
-            writer = GallerySink(out_dir, source={**info.to_dict(), "path": shown, "uri": shown}, settings=s.to_dict(),
-                                 persons=persons, write_series=s.write_series)
+            described = {**info.to_dict(), "path": shown, "uri": shown}
+            if main is not None:
+                main_frames = MainRecording(str(main), offset_s=main_offset_s, threads=s.decode_threads)
+                cut = MainStreamCut(main_frames, models, s, main_stream_region(models, s), analysed_size=(info.width, info.height))
+                assert main_frames.size is not None
+                described["main"] = {"path": redact_url(str(main)), "width": main_frames.size[0], "height": main_frames.size[1],
+                                     "offset_s": main_offset_s}
+            writer = GallerySink(out_dir, source=described, settings=s.to_dict(), persons=persons, write_series=s.write_series)
         except BaseException:
             video.close()
+            if main_frames is not None:
+                main_frames.close()
             if lock is not None:
                 lock.abandon()
             raise
+        end_of_track = EndOfTrack.of(s, persons, recut=cut)
         outputs: list[TrackSink] = [writer, *(sinks or [])]
 
         def on_track(result: TrackResult) -> None:
@@ -146,14 +161,18 @@ class VideoPipeline:
         finally:
             with stops_deferred():
                 try:
-                    self._close(video, frames, decoding, run, writer, outputs, status, message, started, last_index, stride)
+                    self._close(video, frames, decoding, run, writer, outputs, status, message, started, last_index, stride,
+                                main_stream=cut.summary() if cut is not None else None)
                 finally:
+                    if main_frames is not None:
+                        main_frames.close()
                     lock.release()
         return writer.manifest
 
     @staticmethod
     def _close(video, frames: Prefetcher, decoding: Prefetcher, run: TrackProcessor, writer: GallerySink, outputs: list[TrackSink],
-               status: str, message: str | None, started: float, last_index: int, stride: int) -> None:
+               status: str, message: str | None, started: float, last_index: int, stride: int,
+               main_stream: dict[str, Any] | None = None) -> None:
         """Stop the threads, close the input and write the manifest with its stats, whatever ended
         the run (the gallery then says how it ended)."""
         frames.close()  # the detection thread first: it may be waiting for a decoded frame
@@ -179,6 +198,7 @@ class VideoPipeline:
             "frames_per_s": round(counts.processed / elapsed, 2) if elapsed > 0 else None,
             "input_frames_per_s": round(decoded / elapsed, 2) if elapsed > 0 else None,
             "stage_seconds": times.as_dict(),
+            **({"main_stream": main_stream} if main_stream is not None else {}),  # picks cut from the main stream, sync error
         }
         if status == "complete" and counts.processed == 0:
             status, message = "stopped_early", "no frame could be decoded"

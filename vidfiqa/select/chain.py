@@ -19,7 +19,7 @@ and differ only in how persons are linked:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Collection, Protocol
+from typing import TYPE_CHECKING, Callable, Collection, Protocol
 
 from .gate import FaceGate
 from .people import Person, TrackPicks, group_people
@@ -149,15 +149,21 @@ class StreamPersons:
 class EndOfTrack:
     """The chain (see the module docstring): ``record = end_of_track(result)``."""
 
-    def __init__(self, gate: FaceGate | None, persons: PersonLinker, stream: str | None = None, wall_start: float | None = None):
+    def __init__(self, gate: FaceGate | None, persons: PersonLinker, stream: str | None = None, wall_start: float | None = None,
+                 recut: Callable[[TrackResult], TrackResult] | None = None):
         self.gate, self.persons, self.stream, self.wall_start = gate, persons, stream, wall_start
+        # Cuts an accepted track's picks from the main stream (recut.py), after the gate and the
+        # person, which judge the analysed faces the picks were chosen on.
+        self.recut = recut
         self._segments: dict[int, int] = {}  # track id -> segments emitted so far, while it goes on
 
     @classmethod
-    def of(cls, settings: "RunSettings", persons: PersonLinker, stream: str | None = None, wall_start: float | None = None) -> "EndOfTrack":
+    def of(cls, settings: "RunSettings", persons: PersonLinker, stream: str | None = None, wall_start: float | None = None,
+           recut: Callable[[TrackResult], TrackResult] | None = None) -> "EndOfTrack":
         """The chain of these settings (the face gate when ``face_gate`` is on) with ``persons``:
-        :class:`InputPersons` for a file, :class:`StreamPersons` for a camera."""
-        return cls(FaceGate() if settings.face_gate else None, persons, stream=stream, wall_start=wall_start)
+        :class:`InputPersons` for a file, :class:`StreamPersons` for a camera; ``recut``: the
+        main-stream cut (recut.py), when there is a main stream."""
+        return cls(FaceGate() if settings.face_gate else None, persons, stream=stream, wall_start=wall_start, recut=recut)
 
     def __call__(self, result: TrackResult) -> TrackRecord:
         tid = result.track_id
@@ -166,4 +172,6 @@ class EndOfTrack:
             self._segments[tid] = segment  # the track goes on: its next record is the next segment
         reason = self.gate.check(result) if self.gate is not None else None
         person_id = self.persons.assign(result) if reason is None else None
+        if reason is None and self.recut is not None:
+            result = self.recut(result)
         return TrackRecord(result, rejected=reason, person_id=person_id, stream=self.stream, segment=segment, wall_start=self.wall_start)

@@ -37,6 +37,29 @@ TRACK_END_MEANING: dict[str, str] = {
 assert set(TRACK_END_MEANING) == set(TRACK_ENDS)
 
 
+@dataclass(frozen=True)
+class PickSource:
+    """Where a pick's images were cut (select/recut.py): the main stream's full-size frame, or the
+    analysed frame, and why when the main one could not be used."""
+
+    stream: Literal["main", "analysed"]
+    size: tuple[int, int]  # width, height of the frame the images were cut from
+    reason: str | None = None  # why not the main stream (None when it is, or there is none)
+    time_error_s: float | None = None  # main frame time - pick time, on the analysed clock
+    frame_offset: int | None = None  # which main frame matched: 0 the nearest in time, -1 the one before ...
+    landmark_error: float | None = None  # mean landmark distance / box width, main (scaled) vs analysed
+    quality: float | None = None  # the main crop's quality (the pick's ``quality`` is the analysed one's)
+    box: tuple[float, float, float, float] | None = None  # the face in main-frame pixels
+
+    def to_dict(self) -> dict:
+        out: dict = {"stream": self.stream, "size": list(self.size)}
+        for key in ("reason", "time_error_s", "frame_offset", "landmark_error", "quality", "box"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = [round(float(v), 2) for v in value] if key == "box" else (round(value, 4) if isinstance(value, float) else value)
+        return out
+
+
 @dataclass(frozen=True, eq=False)
 class QualitySeries:
     """Every detection of one track, in frame order (unscored detections have NaN quality)."""
@@ -96,6 +119,10 @@ class TrackResult:
     chosen_smoothed: np.ndarray
     link_template: np.ndarray | None = None
     template: "TemplateBuilder | None" = None
+    # Set when a main stream is cut from (select/recut.py): per pick where its images come from,
+    # and a native-resolution face image (JPEG bytes; None where the pick fell back).
+    sources: tuple[PickSource, ...] | None = None
+    native_faces: tuple[bytes | None, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.ended not in TRACK_ENDS:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import OutputError
-from ..export.entries import event_folder, event_record
+from ..export.entries import event_folder, event_record, native_face_of
 from ..export.images import encode_image, pick_images
 from ..select.chain import TrackRecord
 
@@ -50,7 +50,9 @@ class EventFolderSink:
             (self.out / folder).mkdir(parents=True, exist_ok=True)
             size = 0
             for item, (crop, context) in zip(event["selected"], pick_images(record.result)):
-                for image, rel, ext in ((crop, item["crop"], ".png"), (context, item["context"], ".jpg")):
+                native = native_face_of(record.result, item["rank"] - 1)
+                for image, rel, ext in ((crop, item["crop"], ".png"), (context, item["context"], ".jpg"),
+                                        *(((native, item["face"], ".jpg"),) if native is not None else ())):
                     data = encode_image(image, ext)
                     atomic_write_bytes(self.out / rel, data, durable=False)
                     size += len(data)

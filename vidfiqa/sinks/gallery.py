@@ -28,7 +28,7 @@ from .._version import __version__
 from ..atomic import atomic_write_bytes, atomic_write_text, overwrite_in_place
 from ..errors import ConfigError, OutputError
 from ..export import html
-from ..export.entries import selected_fields, series_csv, template_record, track_entry
+from ..export.entries import native_face_of, selected_fields, series_csv, template_record, track_entry
 from ..export.images import encode_image, pick_images
 from ..export.manifest import SCHEMA
 from ..select.chain import InputPersons, TrackRecord
@@ -107,6 +107,10 @@ class GallerySink:
             item["crop"], item["context"] = f"{stem}_crop.png", f"{stem}_context.jpg"
             atomic_write_bytes(self.out / item["crop"], encode_image(crop, ".png"), durable=False)
             atomic_write_bytes(self.out / item["context"], encode_image(context, ".jpg"), durable=False)
+            native = native_face_of(result, item["rank"] - 1)
+            if native is not None:  # cut from the main stream: the face at its own resolution
+                item["face"] = f"{stem}_face.jpg"
+                atomic_write_bytes(self.out / item["face"], native, durable=False)
         entry = track_entry(result, selected)
         if record.accepted:
             entry["person_id"] = None  # set when the persons are (re)grouped

@@ -32,7 +32,7 @@ from typing import Any, Callable
 from urllib.parse import unquote
 
 from ..errors import ConfigError
-from ..export.entries import event_record
+from ..export.entries import event_record, native_face_of
 from ..export.images import encode_image, pick_images
 from ..live.metrics import Metrics
 from ..redact import checked_url, redact_url
@@ -140,7 +140,9 @@ class MqttSink:
             return
         assert record.stream is not None
         images = pick_images(record.result)
-        self.publish_event(record.stream, event_record(record), encode_image(images[0][0], ".jpg") if images else None)
+        native = native_face_of(record.result, 0)  # cut from the main stream: the face at full size
+        snapshot = native if native is not None else (encode_image(images[0][0], ".jpg") if images else None)
+        self.publish_event(record.stream, event_record(record), snapshot)
 
     def summary(self) -> dict[str, Any]:
         with self._count_lock:
