@@ -19,10 +19,11 @@ from typing import Any, Callable, Protocol
 
 from ..export.entries import iso
 from ..pipeline.batching import BatchedModels
-from ..pipeline.models import ModelCache
+from ..pipeline.models import ModelCache, main_stream_region
 from ..redact import redact_url
 from ..sinks.outbox import SinkOutbox
 from .config import StreamConfig
+from .main_ring import MainRing
 from .metrics import Metrics
 from .stream import FrameQueue, StreamReader, StreamWorker
 
@@ -95,6 +96,7 @@ class LocalCameras:
         self.batched: dict[int, BatchedModels] = {}  # by id() of the shared bundle
         self.readers: dict[str, StreamReader] = {}
         self.workers: dict[str, StreamWorker] = {}
+        self.mains: dict[str, MainRing] = {}  # cameras with a main stream
 
     def start(self) -> None:
         s = self.setup
@@ -108,12 +110,22 @@ class LocalCameras:
                     self.batched[id(models)] = BatchedModels.wrap(models, max_wait_s=s.batch_wait_s, observe=self._observe_batch)
                 batched = self.batched[id(models)]
                 models = batched.models
-            self.readers[cfg.name] = StreamReader(cfg, frames, s.metrics, s.stop, s.log)
-            self.workers[cfg.name] = StreamWorker(cfg, frames, models, s.outboxes[cfg.name], s.metrics, s.stop, s.log, batched=batched)
+            reader = self.readers[cfg.name] = StreamReader(cfg, frames, s.metrics, s.stop, s.log)
+            main = main_region = None
+            if cfg.main_url is not None:  # the picks are cut from the camera's main stream (live/main_ring.py)
+                main = self.mains[cfg.name] = MainRing(cfg, s.metrics, s.stop, s.log, clock_zero=time.monotonic(),
+                                                       sub_wall_offset=reader.camera_clock_offset)
+                main_region = main_stream_region(self.models.get(cfg.settings), cfg.settings)
+            self.workers[cfg.name] = StreamWorker(cfg, frames, models, s.outboxes[cfg.name], s.metrics, s.stop, s.log, batched=batched,
+                                                  main=main, main_region=main_region)
+            if main is not None:
+                main.clock_zero = self.workers[cfg.name]._t0_mono  # one clock: the worker's (live/main_ring.py)
         for cfg in s.streams:
             s.log("info", "watching", stream=cfg.name, url=redact_url(cfg.url), file=cfg.source_file)
             self.workers[cfg.name].start()
             self.readers[cfg.name].start()
+            if cfg.name in self.mains:
+                self.mains[cfg.name].start()
 
     def _observe_batch(self, model: str, requests: int, items: int, waited_s: float) -> None:
         m = self.setup.metrics
@@ -150,8 +162,13 @@ class LocalCameras:
         worker = self.workers.get(name)
         if worker is None:
             return {"worker_error": None, "worker_error_at": None, "frame_latency_s": None}
-        return {"worker_error": worker.error, "worker_error_at": None if worker.error_at is None else iso(worker.error_at),
+        info: dict[str, Any] = {"worker_error": worker.error, "worker_error_at": None if worker.error_at is None else iso(worker.error_at),
                 "frame_latency_s": worker.latency_quantiles()}
+        main = self.mains.get(name)
+        if main is not None and worker.cut is not None:
+            info["main_stream"] = {"url": redact_url(main.url), "size": list(main.size) if main.size else None, "sync": main.sync,
+                                   "last_error": main.last_error, **worker.cut.summary()}
+        return info
 
     def shutdown(self) -> None:
         self.setup.stop.set()
@@ -166,7 +183,7 @@ class LocalCameras:
         # short from here): the readers get READERS_STOP_S between them, and one still
         # connecting then is left behind (a daemon thread, gone with the process).
         deadline = time.monotonic() + READERS_STOP_S
-        for name, reader in self.readers.items():
+        for name, reader in [*self.readers.items(), *self.mains.items()]:
             reader.join(timeout=max(0.0, deadline - time.monotonic()))
             if reader.is_alive():
                 self.setup.log("warning", "reader still connecting or reading; not waited for", stream=name,

@@ -41,6 +41,9 @@ class StreamConfig:
     ray_num_cpus: float = 1.0  # under `watch --ray`: the CPUs this camera's actor declares (Ray packs actors by them)
     ray_num_gpus: float = 0.0  # ... and the GPUs (a fraction shares one)
     person_memory_s: float = 600.0  # a person who comes back within this keeps their person_id
+    main_url: str | None = None  # the camera's full-size main stream: picks are cut from it (live/main_ring.py)
+    main_ring_s: float = 20.0  # the main stream's packets kept (demuxed, not decoded): this many seconds ...
+    main_ring_mb: float = 64.0  # ... and at most this many MiB
     settings: RunSettings = field(default_factory=RunSettings)
     source_file: str | None = None
 
@@ -68,6 +71,12 @@ class StreamConfig:
         need(self.ray_num_cpus >= 0 and self.ray_num_gpus >= 0, "ray_num_cpus" if self.ray_num_cpus < 0 else "ray_num_gpus", "must not be negative")
         need(self.reconnect_max_s >= self.reconnect_min_s, "reconnect_max_s", "must be at least reconnect_min_s")
         need(self.queue_frames >= 1, "queue_frames", "must be at least 1")
+        if self.main_url is not None:
+            if self.is_file:
+                need(Path(self.main_url).is_file(), "main_url", "a camera replayed from a file takes a file as its main stream")
+            else:
+                checked_url(self.main_url, LIVE_SCHEMES, f"{where}: main_url")
+            need(self.main_ring_s > 0 and self.main_ring_mb > 0, "main_ring_s" if self.main_ring_s <= 0 else "main_ring_mb", "must be positive")
         return self
 
     @property

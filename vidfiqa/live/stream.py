@@ -26,7 +26,11 @@ from ..pipeline.batching import BatchedModels
 from ..pipeline.models import Models
 from ..pipeline.processor import TrackProcessor
 from ..redact import redact_text, redact_url
+from ..detect.region import RegionRedetector
 from ..select import DEFAULT_FPS, EndOfTrack, StreamPersons, TrackEnd, TrackResult
+from ..select.recut import MainStreamCut, fallback_kind
+from ..select.result import PickSource
+from ..video.main_stream import MainFrames
 from ..sinks.outbox import SinkOutbox
 from ..video.source import Frame
 from .config import StreamConfig
@@ -117,6 +121,14 @@ class StreamReader(threading.Thread):
         self.last_frame_at: float | None = None
         self.last_error: str | None = None
         self.last_error_at: float | None = None  # wall time (time.time()) of last_error
+        # Arrival (monotonic) minus the camera's wall clock, smallest seen on this connection,
+        # where the camera sends RTCP sender reports (None otherwise): what a main stream is lined
+        # up on (live/main_ring.py).
+        self.wall_offset: float | None = None
+
+    def camera_clock_offset(self) -> float | None:
+        """Arrival minus the camera's wall clock on this connection (see ``wall_offset``)."""
+        return self.wall_offset
 
     def run(self) -> None:
         cfg, failures, attempt = self.cfg, 0, 0
@@ -190,6 +202,9 @@ class StreamReader(threading.Thread):
                     self.stop.wait(max(0.0, started + frame.pts - time.monotonic()))
                 now = time.monotonic()
                 self.metrics.inc("vidfiqa_frames_decoded_total", stream=cfg.name)
+                wall = source.wall_clock(frame.pts) if frame.pts == frame.pts else None
+                if wall is not None:
+                    self.wall_offset = now - wall if self.wall_offset is None else min(self.wall_offset, now - wall)
                 if delivered == 0:
                     width, height = frame.size
                     self.frames.put(Connected(width, height, attempt, source.info.fps))
@@ -218,6 +233,7 @@ class StreamReader(threading.Thread):
             error = f"{type(err).__name__}: {err}"
         finally:
             source.close()
+            self.wall_offset = None  # the next connection learns its own
         if error and delivered and any(sign in error.lower() for sign in STALL_SIGNS):
             self.metrics.inc("vidfiqa_stalls_total", stream=cfg.name)
             error = f"stalled: no data for {cfg.read_timeout_s:g} s ({error})"
@@ -249,7 +265,8 @@ class StreamWorker(threading.Thread):
     the stream's outbox."""
 
     def __init__(self, cfg: StreamConfig, frames: FrameQueue, models: Models, outbox: SinkOutbox, metrics: Metrics,
-                 stop: threading.Event, log: Callable[..., None], batched: BatchedModels | None = None):
+                 stop: threading.Event, log: Callable[..., None], batched: BatchedModels | None = None,
+                 main: MainFrames | None = None, main_region: RegionRedetector | None = None):
         super().__init__(name=f"vidfiqa-work-{cfg.name}", daemon=True)
         self.cfg, self.frames, self.models, self.outbox, self.metrics, self.stop, self.log = cfg, frames, models, outbox, metrics, stop, log
         # Models shared with other cameras through cross-stream batching (pipeline/batching.py):
@@ -271,13 +288,23 @@ class StreamWorker(threading.Thread):
         self._processor: TrackProcessor | None = None
         # Live streams link persons as tracks end; memory is bounded by person_memory_s and max_persons.
         persons = StreamPersons(cfg.settings.person_threshold, cfg.person_memory_s)
-        self.end_of_track = EndOfTrack.of(cfg.settings, persons, stream=cfg.name, wall_start=self._t0_wall)
+        # A camera with a main stream: accepted tracks' picks are cut from it (select/recut.py);
+        # the analysed frame size is set on every (re)connect.
+        self.cut: MainStreamCut | None = None
+        if main is not None:
+            assert main_region is not None
+            self.cut = MainStreamCut(main, models, cfg.settings, main_region, observe=self._observe_pick)
+        self.end_of_track = EndOfTrack.of(cfg.settings, persons, stream=cfg.name, wall_start=self._t0_wall, recut=self.cut)
 
     def _new_processor(self, stream_fps: float | None) -> TrackProcessor:
         """The tracker counts a track's absence in updates: it needs the analysed frame rate."""
         rates = [r for r in (stream_fps, self.cfg.analysis_fps_cap) if r]
         fps = min(rates) if rates else DEFAULT_FPS
         return TrackProcessor(self.models, self.cfg.settings, self._on_track, step_s=1.0 / fps, fps=fps)
+
+    def _observe_pick(self, source: PickSource) -> None:
+        reason = "" if source.stream == "main" else fallback_kind(source.reason or "")
+        self.metrics.inc("vidfiqa_main_picks_total", stream=self.cfg.name, source=source.stream, reason=reason)
 
     def _on_track(self, result: TrackResult) -> None:
         record = self.end_of_track(result)
@@ -330,6 +357,8 @@ class StreamWorker(threading.Thread):
                     self._fps = item.fps
                     self._processor = self._new_processor(item.fps)
                     self._size = (item.width, item.height)
+                    if self.cut is not None:
+                        self.cut.analysed_size = self._size
                 continue
             self.outbox.write_due()
             if item is None:
@@ -348,6 +377,8 @@ class StreamWorker(threading.Thread):
                 if resized:
                     self.log("info", "resolution changed", stream=cfg.name, size=f"{item.width}x{item.height}")
                 self._size = (item.width, item.height)
+                if self.cut is not None:
+                    self.cut.analysed_size = self._size
                 continue
             pending, arrived = item
             self._last_frame_at = now

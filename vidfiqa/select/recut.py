@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import cv2
 import numpy as np
@@ -46,8 +46,10 @@ class MainStreamCut:
     """Stage: a finished track -> the same track with its picks cut from the main stream."""
 
     def __init__(self, main: MainFrames, models: "Models", settings: "RunSettings", region: RegionRedetector,
-                 analysed_size: tuple[int, int] | None = None, neighbours: int = 2):
+                 analysed_size: tuple[int, int] | None = None, neighbours: int = 2,
+                 observe: Callable[[PickSource], None] | None = None):
         self.main, self.models, self.settings, self.region = main, models, settings, region
+        self.observe = observe  # told of every pick's source (a camera counts them in its metrics)
         self.analysed_size = analysed_size  # width, height; a camera sets it on every (re)connect
         self.neighbours = neighbours
         self._lock = threading.Lock()
@@ -153,6 +155,9 @@ class MainStreamCut:
 
     # ------------------------------------------------------------------ what happened
     def _count(self, sources: list[PickSource]) -> None:
+        if self.observe is not None:
+            for source in sources:
+                self.observe(source)
         with self._lock:
             for source in sources:
                 self.picks += 1
@@ -184,7 +189,7 @@ class MainStreamCut:
 def fallback_kind(reason: str) -> str:
     """A fallback reason's kind, for counting (the reasons themselves carry numbers)."""
     for kind in ("no face where", "does not line up", "ends before", "no main frame", "older than", "not known", "not connected",
-                 "no timestamp"):
+                 "no timestamp", "stalled", "keyframe", "do not decode"):
         if kind in reason:
             return kind.replace(" ", "_")
     return "other"

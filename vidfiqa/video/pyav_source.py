@@ -177,6 +177,7 @@ class PyAVSource(FrameSource):
         """The frames as decoded, not yet converted to RGB: a live reader queues these (YUV 4:2:0
         is half the size of RGB) and the analysis converts only the frames it does not drop."""
         origin = self._time_origin(self._first)
+        self._origin_s = float(origin)
         info = self.info
         stored_width, stored_height = rotated_size(info.width, info.height, info.rotation)  # undo the swap
         index = -1
@@ -233,6 +234,18 @@ class PyAVSource(FrameSource):
         if first.pts is not None and first.time_base is not None:
             return Fraction(first.pts) * first.time_base
         return Fraction(0)
+
+    _origin_s = 0.0
+
+    def wall_clock(self, pts: float) -> float | None:
+        """The camera's wall-clock time (Unix seconds) of a frame at ``pts`` (seconds, as frames
+        carry it), where the stream says it: an RTSP camera's RTCP sender reports give FFmpeg the
+        wall-clock time of its stream's zero (after the first report, a few seconds in).  None
+        otherwise."""
+        start = self._container.start_time_realtime
+        if start is None:
+            return None
+        return start / 1e6 + pts + self._origin_s
 
     def close(self) -> None:
         self._decoded.close()
