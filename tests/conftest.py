@@ -18,8 +18,11 @@ import contextlib
 import functools
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -259,3 +262,81 @@ def small_disk(path: Path, kilobytes: int, read_only: bool = False):
     finally:
         if mounted:
             subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+# ----------------------------------------------------------------------------- live cameras
+# The GStreamer RTSP test server and a `vidfiqa watch` process, shared by the camera tests
+# (tests/live/).
+SERVER = REPO / "tests" / "support" / "rtsp_server.py"
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def gst_available() -> bool:
+    if not Path(SYSTEM_PYTHON).exists():
+        return False
+    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+    return subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True).returncode == 0
+
+
+needs_rtsp = pytest.mark.skipif(not gst_available(), reason="needs GStreamer's RTSP server for /usr/bin/python3 (Debian: python3-gi "
+                                "gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-{base,good,bad}; .ci/run installs them)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RtspServer:
+    def __init__(self, clip: Path, port: int, main: Path | None = None):
+        self.clip, self.port, self.main, self.process = clip, port, main, None
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://viewer:hunter2@127.0.0.1:{self.port}/cam"
+
+    @property
+    def main_url(self) -> str:
+        return f"rtsp://viewer:hunter2@127.0.0.1:{self.port}/main"
+
+    def start(self) -> "RtspServer":
+        extra = [str(self.main)] if self.main is not None else []
+        self.process = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), str(self.clip), str(self.port), *extra], stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == "ready"
+        return self
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def signalled_watch(streams: Path | list[Path], out: Path, signals: list[signal.Signals], seen_s: float) -> tuple[int, str, float]:
+    """`vidfiqa watch STREAMS` in a process of its own, sent ``signals`` (50 ms apart) once a
+    camera has been connected ``seen_s`` seconds; returns its exit code, its log and the seconds
+    from the first signal to its exit."""
+    paths = streams if isinstance(streams, list) else [streams]
+    process = subprocess.Popen([sys.executable, "-m", "vidfiqa.cli", "watch", *map(str, paths), "-o", str(out), "--no-metrics", "--log-format", "json"],
+                               stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            lines.append(line)
+            if '"connected"' in line:
+                break
+        time.sleep(seen_s)
+        signalled = time.monotonic()
+        for k, sig in enumerate(signals):
+            if k:
+                time.sleep(0.05)
+            process.send_signal(sig)
+        _, rest = process.communicate(timeout=60)
+        stop_s = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, "".join(lines) + rest, stop_s

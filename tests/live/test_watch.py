@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO, LogLines, events_of, small_disk, wait_for
+from conftest import REPO, LogLines, RtspServer, events_of, free_port, needs_rtsp, signalled_watch, small_disk, wait_for
 from vidfiqa.errors import ConfigError
 from vidfiqa.faces import Faces, object_column
 from vidfiqa.live.config import load_stream
@@ -31,27 +31,6 @@ from vidfiqa.select import QualitySeries, TrackResult
 from vidfiqa.live.watch import Logger, Watcher
 
 SAMPLE = REPO / "samples" / "astronaut.mp4"
-SERVER = REPO / "tests" / "support" / "rtsp_server.py"
-SYSTEM_PYTHON = "/usr/bin/python3"
-
-
-def gst_available() -> bool:
-    if not Path(SYSTEM_PYTHON).exists():
-        return False
-    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
-    return subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True).returncode == 0
-
-
-needs_rtsp = pytest.mark.skipif(not gst_available(), reason="needs GStreamer's RTSP server for /usr/bin/python3 (Debian: python3-gi "
-                                "gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-{base,good,bad}; .ci/run installs them)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def people_clip(tmp_path_factory) -> Path:
     """The sample clip's face for 8 s, then 2 s without anyone, six times (60 s): a person
@@ -70,26 +49,6 @@ def people_clip(tmp_path_factory) -> Path:
         for packet in stream.encode():
             dst.mux(packet)
     return path
-
-
-class RtspServer:
-    def __init__(self, clip: Path, port: int):
-        self.clip, self.port, self.process = clip, port, None
-
-    @property
-    def url(self) -> str:
-        return f"rtsp://viewer:hunter2@127.0.0.1:{self.port}/cam"
-
-    def start(self) -> "RtspServer":
-        self.process = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), str(self.clip), str(self.port)], stdout=subprocess.PIPE, text=True)
-        assert self.process.stdout.readline().strip() == "ready"
-        return self
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.kill()
-            self.process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -310,35 +269,6 @@ def test_a_hanging_webhook_does_not_stall_decoding(rtsp, tmp_path):
     events = events_of(tmp_path / "out")
     split = [e for e in events if e["ended"] == "max_duration"]
     assert split and any(e["segment"] >= 2 and e["track_id"] == split[0]["track_id"] for e in events)
-
-
-def signalled_watch(streams: Path | list[Path], out: Path, signals: list[signal.Signals], seen_s: float) -> tuple[int, str, float]:
-    """`vidfiqa watch STREAMS` in a process of its own, sent ``signals`` (50 ms apart) once a
-    camera has been connected ``seen_s`` seconds; returns its exit code, its log and the seconds
-    from the first signal to its exit."""
-    paths = streams if isinstance(streams, list) else [streams]
-    process = subprocess.Popen([sys.executable, "-m", "vidfiqa.cli", "watch", *map(str, paths), "-o", str(out), "--no-metrics", "--log-format", "json"],
-                               stderr=subprocess.PIPE, text=True, cwd=REPO)
-    try:
-        lines = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stderr.readline()
-            lines.append(line)
-            if '"connected"' in line:
-                break
-        time.sleep(seen_s)
-        signalled = time.monotonic()
-        for k, sig in enumerate(signals):
-            if k:
-                time.sleep(0.05)
-            process.send_signal(sig)
-        _, rest = process.communicate(timeout=60)
-        stop_s = time.monotonic() - signalled
-    finally:
-        if process.poll() is None:
-            process.kill()
-    return process.returncode, "".join(lines) + rest, stop_s
 
 
 @needs_rtsp

@@ -46,7 +46,7 @@ class MainStreamCut:
     """Stage: a finished track -> the same track with its picks cut from the main stream."""
 
     def __init__(self, main: MainFrames, models: "Models", settings: "RunSettings", region: RegionRedetector,
-                 analysed_size: tuple[int, int] | None = None, neighbours: int = 2,
+                 analysed_size: tuple[int, int] | None = None, neighbours: int = 1,
                  observe: Callable[[PickSource], None] | None = None):
         self.main, self.models, self.settings, self.region = main, models, settings, region
         self.observe = observe  # told of every pick's source (a camera counts them in its metrics)
