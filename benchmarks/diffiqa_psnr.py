@@ -32,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     from benchinfo import Run
 
-    run = Run("diffiqa_psnr.py", sys.argv[1:])
+    run = Run("diffiqa_psnr.py", sys.argv[1:], timed=False)
     import numpy as np
     import torch
 

@@ -175,7 +175,7 @@ def main() -> None:
     os.environ.setdefault("VIDFIQA_WEIGHTS", str(SHARED / "models"))
     from benchinfo import Run
 
-    run = Run("edc_devset.py", sys.argv[1:])
+    run = Run("edc_devset.py", sys.argv[1:], timed=False)
 
     from vidfiqa.embed import make_embedder
     from vidfiqa.eval.edc import evaluate, report_json

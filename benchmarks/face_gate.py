@@ -313,7 +313,7 @@ def min_quality_sweep(tracks: list[dict], values: list[float]) -> list[dict]:
 
 
 def report(cache: Path, gate: FaceGate, min_quality: float | None, argv: list[str]) -> None:
-    run = Run("face_gate.py", argv)
+    run = Run("face_gate.py", argv, timed=False)
     tracks = labelled(read_tracks(cache))
     fitted, margin = fit_gate(tracks)
     failed = {p.parent.name: p.read_text().strip() for p in sorted(cache.glob("*/failed.txt"))}

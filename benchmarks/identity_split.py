@@ -48,7 +48,7 @@ def main() -> None:
     from vidfiqa.detect import make_detector
     from vidfiqa.quality import make_scorer
 
-    run = Run("identity_split")
+    run = Run("identity_split", timed=False)
     detector, aligner, student = make_detector("retinaface", input_size=640), Aligner(), make_scorer("ediffiqa")
     clips = sorted(p for p in (SHARED / "data" / "videos").iterdir() if "crowd" not in p.name)
     data = {p.name: embed_clip(p, detector, aligner, student) for p in clips}

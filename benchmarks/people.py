@@ -256,7 +256,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="keep the galleries in this folder (to look at them)")
     args = parser.parse_args()
-    run = Run("people.py", sys.argv[1:])
+    run = Run("people.py", sys.argv[1:], timed=False)
     models = Models.build(make_settings())
     truth = json.loads(TRUTH.read_text())["clips"] if TRUTH.exists() else {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -482,7 +482,7 @@ def main() -> None:
         return
     from benchinfo import Run
 
-    run = Run("person_threshold.py", sys.argv[1:])
+    run = Run("person_threshold.py", sys.argv[1:], timed=False)
     results = report(sets)
     extra = curves(sets, results)
     plot({**results, **extra}, HERE / "results" / "person_threshold_vm.png")

@@ -199,7 +199,7 @@ def cost_ms(make, frames: list[np.ndarray], repeats: int = 4) -> float:
 
 
 def main() -> None:
-    run = Run("shots.py", sys.argv[1:])
+    run = Run("shots.py", sys.argv[1:], timed=False)
     truth = json.loads(GROUND_TRUTH.read_text())["clips"]
     clips: dict[str, tuple[list[np.ndarray], list[dict], float]] = {}
     for rel, info in truth.items():

@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "student_floor_vm.json")
     args = parser.parse_args()
-    run = Run("student_floor.py", sys.argv[1:])
+    run = Run("student_floor.py", sys.argv[1:], timed=False)
     crops = real_crops()
     speed = {}
     for name, path in (("int8 (the pipeline's)", BUNDLED_INT8), ("fp32", BUNDLED_ONNX)):

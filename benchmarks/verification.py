@@ -64,7 +64,7 @@ def main() -> None:
     out = args.out or HERE / "results" / f"verification_{args.model}_{platform.node() or 'host'}.json"
     from benchinfo import Run, load_note
 
-    run = Run("verification.py", sys.argv[1:])
+    run = Run("verification.py", sys.argv[1:], timed=False)
     os.environ.setdefault("VIDFIQA_WEIGHTS", str(SHARED / "models"))
     print(f"model: {args.model} ({args.backend}); detector RetinaFace-MNet0.25 at 640, largest face per photo")
     print("\n| set | photos | embedded | identities | genuine pairs | impostor pairs | ROC AUC | TAR@FAR=1e-2 | TAR@FAR=1e-3 |")

@@ -287,7 +287,7 @@ def report(args) -> None:
 
     from vidfiqa.eval import setverify as sv
 
-    run = Run("ytf_templates.py", sys.argv[1:])
+    run = Run("ytf_templates.py", sys.argv[1:], timed=False)
     mfn = frames_table(parquet_of("ediffiqa", "mobilefacenet"))
     student = frames_table(parquet_of("ediffiqa", "student"))
     methods = {"ediffiqa": mfn}
