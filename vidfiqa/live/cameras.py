@@ -25,7 +25,7 @@ from ..sinks.outbox import SinkOutbox
 from .config import StreamConfig
 from .main_ring import MainRing
 from .metrics import Metrics
-from .stream import FrameQueue, StreamReader, StreamWorker
+from .stream import FrameQueue, ReplayClock, StreamReader, StreamWorker
 
 WORKER_JOIN_S = 60.0  # a worker's join covers flushing its open tracks
 READERS_STOP_S = 2.0  # all readers together, once the workers have ended: a read returns within a frame interval
@@ -110,11 +110,13 @@ class LocalCameras:
                     self.batched[id(models)] = BatchedModels.wrap(models, max_wait_s=s.batch_wait_s, observe=self._observe_batch)
                 batched = self.batched[id(models)]
                 models = batched.models
-            reader = self.readers[cfg.name] = StreamReader(cfg, frames, s.metrics, s.stop, s.log)
+            # A replayed recording with a main-stream recording: one clock paces both (stream.py).
+            replay = ReplayClock() if cfg.main_url is not None and cfg.is_file else None
+            reader = self.readers[cfg.name] = StreamReader(cfg, frames, s.metrics, s.stop, s.log, replay_clock=replay)
             main = main_region = None
             if cfg.main_url is not None:  # the picks are cut from the camera's main stream (live/main_ring.py)
                 main = self.mains[cfg.name] = MainRing(cfg, s.metrics, s.stop, s.log, clock_zero=time.monotonic(),
-                                                       sub_wall_offset=reader.camera_clock_offset)
+                                                       sub_wall_offset=reader.camera_clock_offset, replay_clock=replay)
                 main_region = main_stream_region(self.models.get(cfg.settings), cfg.settings)
             self.workers[cfg.name] = StreamWorker(cfg, frames, models, s.outboxes[cfg.name], s.metrics, s.stop, s.log, batched=batched,
                                                   main=main, main_region=main_region)

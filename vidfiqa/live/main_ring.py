@@ -32,6 +32,7 @@ from ..redact import redact_text, redact_url
 from ..video.main_stream import MainFrame, MainLookup, nearest_first
 from .config import StreamConfig
 from .metrics import Metrics
+from .stream import ReplayClock, reconnect_delay
 
 # How long a pick may wait for the main stream to catch up with it (its packets arrive a little
 # after the substream's).
@@ -64,12 +65,16 @@ class MainRing(threading.Thread):
     """
 
     def __init__(self, cfg: StreamConfig, metrics: Metrics, stop: threading.Event, log: Callable[..., None], clock_zero: float,
-                 sub_wall_offset: Callable[[], float | None] | None = None):
+                 sub_wall_offset: Callable[[], float | None] | None = None, replay_clock: ReplayClock | None = None):
         super().__init__(name=f"vidfiqa-main-{cfg.name}", daemon=True)
         assert cfg.main_url is not None
         self.cfg, self.url, self.metrics, self.stop, self.log = cfg, cfg.main_url, metrics, stop, log
         self.clock_zero = clock_zero
         self.sub_wall_offset = sub_wall_offset
+        # A recording replayed as a camera: paced by the clock its substream is paced by, its
+        # packets timed by that schedule (live/stream.py ReplayClock).
+        self.replay_clock = replay_clock
+        self._replayed_s = 0.0
         self.max_seconds, self.max_bytes = cfg.main_ring_s, int(cfg.main_ring_mb * 2**20)
         self._packets: deque[MainPacket] = deque()
         self._bytes = 0
@@ -88,8 +93,6 @@ class MainRing(threading.Thread):
 
     # ------------------------------------------------------------------ the reader
     def run(self) -> None:
-        from .stream import reconnect_delay
-
         failures, number = 0, 0
         while not self.stop.is_set():
             number += 1
@@ -132,8 +135,9 @@ class MainRing(threading.Thread):
                 del self._connections[old]
             self.size = (codec.width, codec.height)
             offset: float | None = None  # arrival - stream time, smallest seen (the module docstring)
-            started = time.monotonic()
+            started = self.replay_clock.zero() + self._replayed_s if self.replay_clock is not None else time.monotonic()
             first_pts: float | None = None
+            last_pts: float | None = None
             for packet in container.demux(stream):
                 if self.stop.is_set():
                     break
@@ -142,11 +146,14 @@ class MainRing(threading.Thread):
                 pts_s = float(packet.pts * stream.time_base)
                 if first_pts is None:
                     first_pts = pts_s
+                last_pts = pts_s
                 if not live:  # a recording replayed as a camera is paced at its own rate, as the substream is
                     self.stop.wait(max(0.0, started + (pts_s - first_pts) - time.monotonic()))
                 arrival = time.monotonic()
                 offset = arrival - pts_s if offset is None else min(offset, arrival - pts_s)
                 when, self.sync = pts_s + offset, "arrival"
+                if self.replay_clock is not None:
+                    when, self.sync = started + (pts_s - first_pts), "replay"
                 wall_start = container.start_time_realtime if live else None  # set by the first RTCP sender report
                 sub = self.sub_wall_offset() if self.sub_wall_offset is not None else None
                 if wall_start is not None and sub is not None:
@@ -159,6 +166,8 @@ class MainRing(threading.Thread):
                 delivered += 1
                 self._add(MainPacket(when - self.clock_zero, int(packet.pts), bool(packet.is_keyframe), bytes(packet), number))
                 self.metrics.inc("vidfiqa_main_packets_total", stream=cfg.name)
+            if last_pts is not None and first_pts is not None:
+                self._replayed_s += last_pts - first_pts + self.interval  # the next pass starts where this one ended
             return delivered, None
         except Exception as err:
             return delivered, redact_text(f"{type(err).__name__}: {err}", self.url)
@@ -195,9 +204,22 @@ class MainRing(threading.Thread):
         with self._arrived:  # the main stream's packets arrive a little after the substream's
             self._arrived.wait_for(lambda: self.stop.is_set() or (self._packets and self._packets[-1].time >= latest), timeout=CATCH_UP_S)
             packets = list(self._packets)
-        return [self._frames(packets, float(t), reach, neighbours) for t in times]
+        # Picks in one GOP (the same keyframe before them: a track's picks, tracks that ended
+        # together) are decoded in one pass from that keyframe.
+        found: dict[int, MainLookup] = {}
+        groups: dict[int, list[int]] = {}
+        for i, t in enumerate(times):
+            where = self._place(packets, float(t), reach)
+            if isinstance(where, MainLookup):
+                found[i] = where
+            else:
+                groups.setdefault(where, []).append(i)
+        for start, members in groups.items():
+            found.update(self._decode(packets, start, {i: float(times[i]) for i in members}, reach, neighbours))
+        return [found[i] for i in range(len(times))]
 
-    def _frames(self, packets: list[MainPacket], time: float, reach: float, neighbours: int) -> MainLookup:
+    def _place(self, packets: list[MainPacket], time: float, reach: float) -> int | MainLookup:
+        """The index of the keyframe to decode ``time`` from, or why there is none."""
         if time != time:
             return MainLookup([], "the pick has no timestamp")
         if not packets:
@@ -207,35 +229,45 @@ class MainRing(threading.Thread):
         if packets[-1].time < time - reach:
             return MainLookup([], f"no main packet since {time - packets[-1].time:.2f} s before the pick (the main stream stalled or died)")
         start = max((i for i, p in enumerate(packets) if p.keyframe and p.time <= time - reach), default=None)
-        connection = self._connections.get(packets[start].connection) if start is not None else None
-        if start is None or connection is None:
+        if start is None or packets[start].connection not in self._connections:
             return MainLookup([], "no main keyframe before the pick")
+        return start
+
+    def _decode(self, packets: list[MainPacket], start: int, times: dict[int, float], reach: float, neighbours: int) -> dict[int, MainLookup]:
+        """Decode from the keyframe at ``start`` past the last of ``times``; each time's frames."""
+        connection = self._connections[packets[start].connection]
         decoder: Any = av.CodecContext.create(connection.codec, "r")  # a video decoder (typed as the base class)
         if connection.extradata:
             decoder.extradata = connection.extradata
-        by_pts = {}
-        frames: list[tuple[float, av.VideoFrame]] = []
+        last = max(times.values()) + reach
+        wanted = lambda when: any(abs(when - t) <= reach for t in times.values())  # noqa: E731
+        by_pts: dict[int, float] = {}
+        frames: list[MainFrame] = []
+
+        def keep(decoded) -> None:
+            for frame in decoded:
+                when = by_pts.get(frame.pts)
+                if when is not None and wanted(when):
+                    frames.append(MainFrame(frame, when, int(round(when / self.interval))))
+
         try:
             for packet in packets[start:]:
-                if packet.connection != connection.number or packet.time > time + reach + 10 * self.interval:
+                if packet.connection != connection.number or packet.time > last + 10 * self.interval:
                     break
                 by_pts[packet.pts] = packet.time
                 raw = av.Packet(packet.data)
                 raw.pts = packet.pts
-                for frame in decoder.decode(raw):
-                    if frame.pts in by_pts and abs(by_pts[frame.pts] - time) <= reach:
-                        frames.append((by_pts[frame.pts], frame))
-                if packet.time > time + reach:
+                keep(decoder.decode(raw))
+                if packet.time > last:
                     break
-            for frame in decoder.decode(None):
-                if frame.pts in by_pts and abs(by_pts[frame.pts] - time) <= reach:
-                    frames.append((by_pts[frame.pts], frame))
+            keep(decoder.decode(None))
         except (av.FFmpegError, ValueError) as err:
-            return MainLookup([], f"the main stream's packets do not decode ({err})")
-        if not frames:
-            return MainLookup([], f"no main frame within {reach:.3f} s of the pick")
-        near = [MainFrame(frame.to_ndarray(format="rgb24"), when, int(round(when / self.interval))) for when, frame in frames]
-        return MainLookup(nearest_first(near, time, neighbours))
+            return {i: MainLookup([], f"the main stream's packets do not decode ({err})") for i in times}
+        out = {}
+        for i, t in times.items():
+            near = [f for f in frames if abs(f.time - t) <= reach]
+            out[i] = MainLookup(nearest_first(near, t, neighbours)) if near else MainLookup([], f"no main frame within {reach:.3f} s of the pick")
+        return out
 
     def close(self) -> None:
         with self._lock:

@@ -114,13 +114,19 @@ class FrameQueue:
 class StreamReader(threading.Thread):
     """Keeps one stream open and its newest frames in ``queue``."""
 
-    def __init__(self, cfg: StreamConfig, frames: FrameQueue, metrics: Metrics, stop: threading.Event, log: Callable[..., None]):
+    def __init__(self, cfg: StreamConfig, frames: FrameQueue, metrics: Metrics, stop: threading.Event, log: Callable[..., None],
+                 replay_clock: "ReplayClock | None" = None):
         super().__init__(name=f"vidfiqa-read-{cfg.name}", daemon=True)
         self.cfg, self.frames, self.metrics, self.stop, self.log = cfg, frames, metrics, stop, log
         self.up = False
         self.last_frame_at: float | None = None
         self.last_error: str | None = None
         self.last_error_at: float | None = None  # wall time (time.time()) of last_error
+        # A recording replayed as a camera with a main-stream recording beside it: both are paced
+        # by one clock and its frames carry their scheduled time, so that the two line up exactly
+        # however late a busy machine delivers them (a camera's frames carry their capture time).
+        self.replay_clock = replay_clock
+        self._replayed_s = 0.0  # seconds of the file played in earlier passes
         # Arrival (monotonic) minus the camera's wall clock, smallest seen on this connection,
         # where the camera sends RTCP sender reports (None otherwise): what a main stream is lined
         # up on (live/main_ring.py).
@@ -181,7 +187,7 @@ class StreamReader(threading.Thread):
         cap = cfg.analysis_fps_cap
         delivered, min_gap = 0, (1.0 / cap) if cap else 0.0
         next_due = -1e9
-        started = time.monotonic()
+        started = self.replay_clock.zero() + self._replayed_s if self.replay_clock is not None else time.monotonic()
         # A camera analysed at a fraction of its rate skips the frames nothing refers to (usually
         # B-frames) and decodes only the rest: measured 40 % less decoding time on an x264 stream
         # with B-frames, no change on one without (see benchmarks/cameras.py).  The skip is taken
@@ -225,10 +231,13 @@ class StreamReader(threading.Thread):
                     self.metrics.inc("vidfiqa_frames_dropped_total", stream=cfg.name, reason="fps_cap")
                     continue
                 next_due = max(next_due, now - min_gap) + min_gap
-                dropped = self.frames.put((frame, now))
+                scheduled = started + frame.pts if self.replay_clock is not None and frame.pts == frame.pts else now
+                dropped = self.frames.put((frame, scheduled))
                 if dropped:
                     self.metrics.inc("vidfiqa_frames_dropped_total", dropped, stream=cfg.name, reason="overload")
             error = source.stopped_early
+            if last_pts is not None:
+                self._replayed_s += last_pts + 1.0 / (rate or 25.0)  # the next pass starts where this one ended
         except Exception as err:
             error = f"{type(err).__name__}: {err}"
         finally:
@@ -242,6 +251,21 @@ class StreamReader(threading.Thread):
     def _set_up(self, up: bool) -> None:
         self.up = up
         self.metrics.set("vidfiqa_stream_up", 1.0 if up else 0.0, stream=self.cfg.name)
+
+
+class ReplayClock:
+    """The one clock a replayed substream and main-stream recording are paced by: time zero is
+    when the first of the two starts (see ``StreamReader.replay_clock``)."""
+
+    def __init__(self) -> None:
+        self._zero: float | None = None
+        self._lock = threading.Lock()
+
+    def zero(self) -> float:
+        with self._lock:
+            if self._zero is None:
+                self._zero = time.monotonic()
+            return self._zero
 
 
 LATENCY_WINDOW = 500  # frames whose arrival-to-analysed latency the quantiles describe

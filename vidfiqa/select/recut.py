@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 MIN_IOU = 0.4  # the face found in the main frame vs the analysed box, scaled
 MAX_LANDMARK_ERROR = 0.2  # mean landmark distance / box width: the detector jitters by 1-2 px on a 25-pixel analysed face
+GOOD_LANDMARK_ERROR = 0.08  # the nearest frame lining up this well is taken without looking at its neighbours
 CLEARLY_BETTER = 0.3  # a frame further in time must line up this much better (relative) to win
 NATIVE_FACE_SCALE = 1.6  # the native face image: this times the box's longer side, uncut by alignment
 NATIVE_FACE_MAX = 1024  # ... at most this many pixels on a side
@@ -130,6 +131,8 @@ class MainStreamCut:
             best_iou = max(best_iou, iou)
             if iou >= MIN_IOU:
                 candidates.append((float(np.linalg.norm(found.landmarks[0] - landmarks, axis=1).mean() / width), frame, found[[0]]))
+                if frame is nearest and candidates[0][0] <= GOOD_LANDMARK_ERROR:
+                    break  # the nearest frame lines up well: its neighbours need not be decoded to RGB and searched
         if not candidates:
             return f"no face where the analysed one was (best overlap {best_iou:.2f} in {len(frames)} main frames)"
         # The frame nearest in time wins unless another lines up clearly better: landmarks jitter

@@ -27,11 +27,30 @@ from ..errors import InputError
 from .pyav_source import error_text
 
 
-@dataclass(frozen=True)
 class MainFrame:
-    image: np.ndarray  # RGB, full size
-    time: float  # seconds on the analysed stream's clock
-    index: int  # frame number in the main stream (of this connection, for a camera)
+    """One decoded main-stream frame; converted to RGB only when ``image`` is first asked for
+    (the cut looks at the nearest frame first and at its neighbours only when it must)."""
+
+    __slots__ = ("time", "index", "_frame", "_image")
+
+    def __init__(self, frame: "av.VideoFrame | np.ndarray", time: float, index: int):
+        self.time = time  # seconds on the analysed stream's clock
+        self.index = index  # frame number in the main stream (of this connection, for a camera)
+        self._frame = frame
+        self._image: np.ndarray | None = frame if isinstance(frame, np.ndarray) else None
+
+    @property
+    def image(self) -> np.ndarray:
+        """RGB, full size."""
+        if self._image is None:
+            frame = self._frame
+            assert not isinstance(frame, np.ndarray)
+            self._image = frame.to_ndarray(format="rgb24")
+        return self._image
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self._frame.width, self._frame.height) if not isinstance(self._frame, np.ndarray) else (self._frame.shape[1], self._frame.shape[0])
 
 
 @dataclass(frozen=True)
@@ -144,7 +163,7 @@ class MainRecording:
                 self._decode_next()
                 while len(self._window) > 2 * neighbours + 2 and self._window[0][0] < time - reach:
                     self._window.popleft()
-            near = [MainFrame(f.to_ndarray(format="rgb24"), t, k) for t, k, f in self._window if abs(t - time) <= reach]
+            near = [MainFrame(f, t, k) for t, k, f in self._window if abs(t - time) <= reach]
             if near:
                 found[i] = MainLookup(nearest_first(near, time, neighbours))
             elif self._ended and self._position < time:
