@@ -125,6 +125,9 @@ class LocalCameras:
         for cfg in s.streams:
             s.log("info", "watching", stream=cfg.name, url=redact_url(cfg.url), file=cfg.source_file)
             self.workers[cfg.name].start()
+            cutter = self.workers[cfg.name].cutter
+            if cutter is not None:
+                cutter.start()
             self.readers[cfg.name].start()
             if cfg.name in self.mains:
                 self.mains[cfg.name].start()
@@ -179,6 +182,9 @@ class LocalCameras:
         # every camera's open tracks back for 15 s, past docker's 10 s.
         for worker in self.workers.values():
             worker.join(timeout=WORKER_JOIN_S)
+        for worker in self.workers.values():  # their last records, cut from the main stream within a deadline
+            if worker.cutter is not None:
+                worker.cutter.close()
         for batched in self.batched.values():
             batched.close()
         # A reader inside a read or a connect returns when FFmpeg does (a connect cannot be cut

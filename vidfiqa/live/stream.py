@@ -29,6 +29,7 @@ from ..redact import redact_text, redact_url
 from ..detect.region import RegionRedetector
 from ..select import DEFAULT_FPS, EndOfTrack, StreamPersons, TrackEnd, TrackResult
 from ..select.recut import MainStreamCut, fallback_kind
+from .main_cutter import MainCutter
 from ..select.result import PickSource
 from ..video.main_stream import MainFrames
 from ..sinks.outbox import SinkOutbox
@@ -314,11 +315,14 @@ class StreamWorker(threading.Thread):
         persons = StreamPersons(cfg.settings.person_threshold, cfg.person_memory_s)
         # A camera with a main stream: accepted tracks' picks are cut from it (select/recut.py);
         # the analysed frame size is set on every (re)connect.
+        # The cut runs beside the analysis, in a thread of its own (live/main_cutter.py).
         self.cut: MainStreamCut | None = None
+        self.cutter: MainCutter | None = None
         if main is not None:
             assert main_region is not None
             self.cut = MainStreamCut(main, models, cfg.settings, main_region, observe=self._observe_pick)
-        self.end_of_track = EndOfTrack.of(cfg.settings, persons, stream=cfg.name, wall_start=self._t0_wall, recut=self.cut)
+            self.cutter = MainCutter(cfg.name, self.cut, outbox, log)
+        self.end_of_track = EndOfTrack.of(cfg.settings, persons, stream=cfg.name, wall_start=self._t0_wall)
 
     def _new_processor(self, stream_fps: float | None) -> TrackProcessor:
         """The tracker counts a track's absence in updates: it needs the analysed frame rate."""
@@ -335,7 +339,10 @@ class StreamWorker(threading.Thread):
         self.metrics.inc("vidfiqa_tracks_total", stream=self.cfg.name)
         if not record.accepted:
             self.metrics.inc("vidfiqa_tracks_rejected_total", stream=self.cfg.name)  # not face-like: no event
-        self.outbox.add(record)
+        if self.cutter is not None:
+            self.cutter.submit(record)  # cut from the main stream, then to the outbox
+        else:
+            self.outbox.add(record)
 
     def run(self) -> None:
         delay = WORKER_RESTART_MIN_S

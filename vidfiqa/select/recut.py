@@ -67,7 +67,7 @@ class MainStreamCut:
         if len(chosen) == 0:
             return result
         if self.analysed_size is None:
-            return self._fallback(result, "the analysed frame size is not known")
+            return self.fallback(result, "the analysed frame size is not known")
         lookups = self.main.around([float(t) for t in chosen.timestamp], self.neighbours)
         main_size = self.main.size
         matches: list[tuple[MainFrame, Faces, float, int] | str] = []
@@ -104,7 +104,8 @@ class MainStreamCut:
         picks = chosen.replace(crops=np.stack(crops), context=object_column(context))
         return replace(result, chosen=picks, sources=tuple(sources), native_faces=tuple(natives))
 
-    def _fallback(self, result: TrackResult, reason: str) -> TrackResult:
+    def fallback(self, result: TrackResult, reason: str) -> TrackResult:
+        """The track with every pick kept from the analysed frame, for ``reason`` (counted)."""
         size = self.analysed_size or (0, 0)
         sources = tuple(PickSource("analysed", size, reason=reason) for _ in range(len(result.chosen)))
         self._count(list(sources))
