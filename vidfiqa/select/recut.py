@@ -193,7 +193,7 @@ class MainStreamCut:
 def fallback_kind(reason: str) -> str:
     """A fallback reason's kind, for counting (the reasons themselves carry numbers)."""
     for kind in ("no face where", "does not line up", "ends before", "no main frame", "older than", "not known", "not connected",
-                 "no timestamp", "stalled", "keyframe", "do not decode"):
+                 "no timestamp", "stalled", "keyframe", "do not decode", "fell behind", "stopped before", "cut failed"):
         if kind in reason:
             return kind.replace(" ", "_")
     return "other"
