@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import onnxruntime as ort
 
@@ -39,8 +40,25 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def make_session(model: bytes | str | os.PathLike, device: str = "cpu", threads: int | None = None, providers: list | None = None) -> ort.InferenceSession:
-    """An inference session for an ONNX file or bytes; ``providers`` overrides ``device``."""
+def torch_cuda_instead(device: str) -> bool:
+    """A GPU asked for, onnxruntime without its CUDA provider, PyTorch with CUDA: the models then
+    run through PyTorch (onnx_torch.py) rather than fail."""
+    if device == "cpu" or "CUDAExecutionProvider" in ort.get_available_providers():
+        return False
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def make_session(model: bytes | str | os.PathLike, device: str = "cpu", threads: int | None = None, providers: list | None = None) -> Any:
+    """An inference session for an ONNX file or bytes; ``providers`` overrides ``device``.  On a
+    GPU without onnxruntime's CUDA provider, a PyTorch session of the same model (onnx_torch.py)."""
+    if providers is None and torch_cuda_instead(device):
+        from .onnx_torch import TorchSession
+
+        return TorchSession(model, device=device if device.startswith("cuda") else "cuda")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads or default_threads()
