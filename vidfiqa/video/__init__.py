@@ -15,10 +15,25 @@ from numbers import Integral, Real
 from pathlib import Path
 
 from ..errors import ConfigError, InputError
-from .gpu_source import GpuSource, gpu_available, gpu_unavailable_reason
 from .imageseq_source import ImageSequenceSource
-from .pyav_source import PyAVSource
 from .source import Frame, FrameSource, VideoInfo, as_uri, is_url
+
+# The decoders are imported when a source is opened: what analyses frames (the processor, the
+# models) imports this package without needing PyAV, so a machine without it (a GPU box that
+# decodes otherwise: benchmarks/device_check.py) can still run them.
+
+
+def gpu_available() -> bool:
+    """True when torchcodec imports and torch sees a CUDA device (NVDEC decoding)."""
+    from .gpu_source import gpu_available as available
+
+    return available()
+
+
+def gpu_unavailable_reason() -> str | None:
+    from .gpu_source import gpu_unavailable_reason as reason
+
+    return reason()
 
 __all__ = ["Frame", "FrameSource", "VideoInfo", "DECODERS", "gpu_available", "open_source"]
 
@@ -40,6 +55,9 @@ def open_source(uri: str | os.PathLike, decoder: str = "auto", stride: int = 1, 
 
     Raises InputError for inputs that cannot be read and ConfigError for invalid arguments.
     """
+    from .gpu_source import GpuSource
+    from .pyav_source import PyAVSource
+
     _check_arguments(decoder, stride, fps, threads)
     stride, threads = int(stride), int(threads)
     uri = as_uri(uri)
@@ -72,6 +90,9 @@ def _open_auto(uri: str, stride: int, fps: float | None, threads: int,
     """GPU for local files when usable, PyAV otherwise, and PyAV again when NVDEC refuses a file
     (codecs such as MJPEG or 4:4:4 H.264 that the hardware does not support).  FFmpeg
     ``options`` only mean something to PyAV, so passing them selects it."""
+    from .gpu_source import GpuSource
+    from .pyav_source import PyAVSource
+
     if not is_url(uri) and not options and gpu_available():
         try:
             return GpuSource(uri, stride=stride, fps=fps)
