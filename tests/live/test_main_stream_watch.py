@@ -84,7 +84,8 @@ def check_main_picks(out: Path, share: float) -> list[dict]:
         source = pick["source"]
         assert source["size"] == [1280, 720] and abs(source["frame_offset"]) <= 1 and abs(source["time_error_s"]) <= 0.06, source
         face = cv2.imread(str(out / pick["face"]))
-        assert face is not None and face.shape[0] >= 1.6 * 1.8 * (pick["bbox"][2] - pick["bbox"][0]), (face.shape, pick["bbox"])
+        # twice the pixels of the analysed face (the main detector draws its box a little tighter or looser)
+        assert face is not None and face.shape[0] >= 1.6 * 1.5 * (pick["bbox"][2] - pick["bbox"][0]), (face.shape, pick["bbox"])
         assert cv2.imread(str(out / pick["crop"])).shape == (112, 112, 3)
     return main
 

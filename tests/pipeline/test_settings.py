@@ -74,7 +74,7 @@ def test_command_line_values_pass_the_check():
     args = ["clip.mp4", "-o", "out", "--top-k", "4", "--min-quality", "0.2", "--no-write-series", "--fps", "25",
             "--detector", "yunet", "--quality-model", "q.onnx", "--min-face-size", "30"]
     params = run.make_context("run", args).params
-    settings = make_settings(params.pop("config"), **{k: v for k, v in params.items() if k not in ("source", "output", "quiet")})
+    settings = make_settings(params.pop("config"), **{k: v for k, v in params.items() if k not in ("source", "output", "quiet", "main", "main_offset")})
     assert (settings.top_k, settings.min_quality, settings.write_series, settings.fps) == (4, 0.2, False, 25.0)
     assert (settings.detector, settings.quality_model, settings.min_face_size) == ("yunet", "q.onnx", 30.0)
 

@@ -3,6 +3,7 @@ command line can override every setting of a preset."""
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -46,6 +47,8 @@ def run(source, output, config, quiet, main, main_offset, **settings):
     from ..pipeline.run import VideoPipeline
 
     console = make_console()
+    if not math.isfinite(main_offset):
+        raise click.BadParameter(f"{main_offset} is not a finite number of seconds", param_hint="--main-offset")
     resolved = make_settings(config, **settings)
     pipeline = VideoPipeline(resolved)
     with make_progress(console, disable=quiet) as progress:
