@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -340,3 +341,44 @@ def signalled_watch(streams: Path | list[Path], out: Path, signals: list[signal.
         if process.poll() is None:
             process.kill()
     return process.returncode, "".join(lines) + rest, stop_s
+
+
+class Broker:
+    """Debian's mosquitto on 127.0.0.1:``port``, anonymous, no persistence (a restart forgets
+    every session and retained message: only the publisher's own queue can bridge it)."""
+
+    def __init__(self, binary: str, port: int, folder: Path, accept_clients: bool = True):
+        """``accept_clients`` False: every client is refused as not authorised (as with a wrong password)."""
+        self.binary, self.port, self.conf, self.process = binary, port, folder / "mosquitto.conf", None
+        access = f"allow_anonymous {'true' if accept_clients else 'false'}\n"
+        self.conf.write_text(f"listener {port} 127.0.0.1\n{access}persistence false\n")
+
+    def start(self) -> "Broker":
+        self.process = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_for(self._listening, 10, step=0.05), "mosquitto did not start"
+        return self
+
+    def _listening(self) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def mqtt_listener(port: int, topic: str = "vidfiqa/#") -> tuple:
+    """A real MQTT client subscribed to ``topic``; returns (client, received list of (topic, payload, retain))."""
+    import paho.mqtt.client as mqtt
+
+    received: list = []
+    ready = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_connect = lambda c, u, f, rc, p=None: (c.subscribe(topic, qos=1), ready.set())
+    client.on_message = lambda c, u, m: received.append((m.topic, m.payload, m.retain))
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    assert ready.wait(10)
+    time.sleep(0.3)  # the SUBACK
+    return client, received

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import av
 import cv2
+import numpy as np
 import pytest
 
-from conftest import DATA, LogLines, RtspServer, events_of, free_port, need, needs_rtsp, signalled_watch, wait_for
+from conftest import DATA, Broker, LogLines, RtspServer, events_of, free_port, mqtt_listener, need, needs_rtsp, signalled_watch, wait_for
 from vidfiqa.live.config import load_stream
 from vidfiqa.live.watch import Logger, Watcher
 from vidfiqa.sinks import WatchOutputs
@@ -55,10 +56,10 @@ def stream_file(tmp_path: Path, url: str, main_url: str, **extra) -> Path:
     return path
 
 
-def watch(tmp_path: Path, path: Path, seconds: float, during=None) -> tuple[Watcher, list]:
+def watch(tmp_path: Path, path: Path, seconds: float, during=None, outputs: WatchOutputs | None = None) -> tuple[Watcher, list]:
     """A Watcher of one stream file for ``seconds`` (``during(watcher)`` runs meanwhile)."""
     lines: list = []
-    watcher = Watcher([load_stream(path)], tmp_path / "out", WatchOutputs(), log=Logger("json", stream=LogLines(lines)))
+    watcher = Watcher([load_stream(path)], tmp_path / "out", outputs or WatchOutputs(), log=Logger("json", stream=LogLines(lines)))
     thread = threading.Thread(target=watcher.run, args=(seconds,), daemon=True)
     thread.start()
     try:
@@ -90,10 +91,26 @@ def check_main_picks(out: Path, share: float) -> list[dict]:
     return main
 
 
-def test_a_two_file_camera_cuts_its_picks_from_the_main_file(camera, tmp_path):
-    watcher, lines = watch(tmp_path, stream_file(tmp_path, str(camera["sub"]), str(camera["main"]), loop=True), 14)
+def test_a_two_file_camera_cuts_its_picks_from_the_main_file(camera, tmp_path, mosquitto):
+    """Events carry the main stream's images, and so does MQTT: the snapshot is the face at the
+    main frame's resolution (a real mosquitto)."""
+    port = free_port()
+    broker = Broker(mosquitto, port, tmp_path).start()
+    listener, received = mqtt_listener(port, "vidfiqa/cam/snapshot")
+    try:
+        watcher, lines = watch(tmp_path, stream_file(tmp_path, str(camera["sub"]), str(camera["main"]), loop=True), 14,
+                               outputs=WatchOutputs(mqtt_url=f"mqtt://127.0.0.1:{port}"))
+    finally:
+        listener.loop_stop()
+        broker.stop()
     out = tmp_path / "out"
     check_main_picks(out, 0.9)
+    # Each snapshot is an event's best pick as the native-resolution face from the main stream
+    # (not the 112x112 aligned crop of the substream).
+    faces = {(out / e["selected"][0]["face"]).read_bytes() for e in events_of(out) if e["selected"] and "face" in e["selected"][0]}
+    snapshots = [payload for _, payload, _ in received]
+    assert snapshots and all(payload in faces for payload in snapshots), len(snapshots)
+    assert any(cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR).shape[0] > 112 for payload in snapshots)
     summary = json.loads((out / "watch_summary.json").read_text())["streams"]["cam"]["main_stream"]
     assert summary["from_main"] >= 0.9 * summary["picks"] and summary["sync_error_s"]["median"] <= 0.02, summary
     assert watcher.metrics.get("vidfiqa_main_picks_total", stream="cam", source="main", reason="") == summary["from_main"]

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO, LogLines, RtspServer, events_of, free_port, needs_rtsp, signalled_watch, small_disk, wait_for
+from conftest import REPO, Broker, LogLines, RtspServer, events_of, free_port, mqtt_listener, needs_rtsp, signalled_watch, small_disk, wait_for
 from vidfiqa.errors import ConfigError
 from vidfiqa.faces import Faces, object_column
 from vidfiqa.live.config import load_stream
@@ -573,47 +573,6 @@ def test_a_camera_that_refuses_connections_is_retried_within_reconnect_max_s(tmp
     delays = [json.loads(line)["retry_in_s"] for line in "".join(log).splitlines() if '"reconnecting"' in line]
     assert len(delays) >= 4, "".join(log)[-1500:]
     assert max(delays) <= 1.0 and delays[0] < 0.6 and max(delays) > 0.7, delays
-
-
-class Broker:
-    """Debian's mosquitto on 127.0.0.1:``port``, anonymous, no persistence (a restart forgets
-    every session and retained message: only the publisher's own queue can bridge it)."""
-
-    def __init__(self, binary: str, port: int, folder: Path, accept_clients: bool = True):
-        """``accept_clients`` False: every client is refused as not authorised (as with a wrong password)."""
-        self.binary, self.port, self.conf, self.process = binary, port, folder / "mosquitto.conf", None
-        access = f"allow_anonymous {'true' if accept_clients else 'false'}\n"
-        self.conf.write_text(f"listener {port} 127.0.0.1\n{access}persistence false\n")
-
-    def start(self) -> "Broker":
-        self.process = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert wait_for(self._listening, 10, step=0.05), "mosquitto did not start"
-        return self
-
-    def _listening(self) -> bool:
-        with socket.socket() as probe:
-            return probe.connect_ex(("127.0.0.1", self.port)) == 0
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
-def mqtt_listener(port: int, topic: str = "vidfiqa/#") -> tuple:
-    """A real MQTT client subscribed to ``topic``; returns (client, received list of (topic, payload, retain))."""
-    import paho.mqtt.client as mqtt
-
-    received: list = []
-    ready = threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    client.on_connect = lambda c, u, f, rc, p=None: (c.subscribe(topic, qos=1), ready.set())
-    client.on_message = lambda c, u, m: received.append((m.topic, m.payload, m.retain))
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    assert ready.wait(10)
-    time.sleep(0.3)  # the SUBACK
-    return client, received
 
 
 def test_mqtt_events_snapshots_and_availability_survive_a_broker_restart(mosquitto, people_clip, tmp_path):

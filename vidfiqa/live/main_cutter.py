@@ -58,18 +58,26 @@ class MainCutter(threading.Thread):
                 self._cond.wait_for(lambda: self._waiting or self._closing)
                 if not self._waiting:
                     return  # closing, and nothing left
-                record = self._waiting.popleft()
+                # Everything that waits is cut together: while the cut was busy, tracks that
+                # ended meanwhile share the decoding of their GOPs (recut.py cut_many).
+                records = list(self._waiting)
+                self._waiting.clear()
             late = self._deadline is not None and time.monotonic() > self._deadline
-            self.outbox.add(self._uncut(record, "the watch stopped before the main-stream cut") if late else self._cut(record))
+            done = [self._uncut(r, "the watch stopped before the main-stream cut") for r in records] if late else self._cut(records)
+            for record in done:
+                self.outbox.add(record)
 
-    def _cut(self, record: TrackRecord) -> TrackRecord:
-        if not record.accepted or not len(record.result.chosen):
-            return record
+    def _cut(self, records: list[TrackRecord]) -> list[TrackRecord]:
+        todo = [k for k, r in enumerate(records) if r.accepted and len(r.result.chosen)]
         try:
-            return replace(record, result=self.cut(record.result))
-        except Exception as err:  # a cut that fails must not lose the event: it goes on with the analysed images
+            cut = self.cut.cut_many([records[k].result for k in todo])
+        except Exception as err:  # a cut that fails must not lose the events: they go on with the analysed images
             self.log("error", "main-stream cut failed", stream=self.stream, error=f"{type(err).__name__}: {err}")
-            return self._uncut(record, f"the main-stream cut failed ({type(err).__name__})")
+            return [self._uncut(r, f"the main-stream cut failed ({type(err).__name__})") for r in records]
+        out = list(records)
+        for k, result in zip(todo, cut):
+            out[k] = replace(records[k], result=result)
+        return out
 
     def _uncut(self, record: TrackRecord, reason: str) -> TrackRecord:
         if not record.accepted or not len(record.result.chosen):

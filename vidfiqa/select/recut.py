@@ -63,19 +63,37 @@ class MainStreamCut:
 
     # ------------------------------------------------------------------ the stage
     def __call__(self, result: TrackResult) -> TrackResult:
-        chosen = result.chosen
-        if len(chosen) == 0:
-            return result
+        return self.cut_many([result])[0]
+
+    def cut_many(self, results: list[TrackResult]) -> list[TrackResult]:
+        """Several tracks at once: their picks' main frames are fetched together, so picks of
+        different tracks that fall in one GOP decode it once (a camera that ended several tracks
+        while the cut was busy)."""
         if self.analysed_size is None:
-            return self.fallback(result, "the analysed frame size is not known")
-        lookups = self.main.around([float(t) for t in chosen.timestamp], self.neighbours)
+            return [self.fallback(r, "the analysed frame size is not known") if len(r.chosen) else r for r in results]
+        times = [float(t) for r in results for t in r.chosen.timestamp]
+        lookups = iter(self.main.around(times, self.neighbours) if times else [])
         main_size = self.main.size
-        matches: list[tuple[MainFrame, Faces, float, int] | str] = []
-        for rank, lookup in enumerate(lookups):
-            if not lookup.frames or main_size is None:
-                matches.append(lookup.reason or "no main frame")
+        out = []
+        for result in results:
+            chosen = result.chosen
+            if len(chosen) == 0:
+                out.append(result)
                 continue
-            matches.append(self._match(chosen[rank], lookup.frames, main_size, float(chosen.timestamp[rank])))
+            matches: list[tuple[MainFrame, Faces, float, int] | str] = []
+            for rank in range(len(chosen)):
+                lookup = next(lookups)
+                if not lookup.frames or main_size is None:
+                    matches.append(lookup.reason or "no main frame")
+                    continue
+                matches.append(self._match(chosen[rank], lookup.frames, main_size, float(chosen.timestamp[rank])))
+            out.append(self._apply(result, matches))
+        return out
+
+    def _apply(self, result: TrackResult, matches: list[tuple[MainFrame, Faces, float, int] | str]) -> TrackResult:
+        """The track with the matched picks' images cut from their main frames."""
+        assert self.analysed_size is not None
+        chosen = result.chosen
         found = [(rank, m) for rank, m in enumerate(matches) if not isinstance(m, str)]
         scored = self._score([m for _, m in found]) if found else None
         assert chosen.crops is not None and chosen.context is not None  # picks are scored rows: they carry both
