@@ -63,6 +63,8 @@ class Models:
     aligner: Aligner
     scorer: QualityScorer
     embedder: Callable[[Faces], Faces] | None = None  # for scorers that give no embedding
+    # Built on first use by main_stream_region(): one per bundle, shared by its cameras' cuts.
+    main_region: RegionRedetector | None = None
 
     @classmethod
     def build(cls, settings: RunSettings, detector: FaceDetector | None = None, roi_detector: FaceDetector | None = None,
@@ -98,13 +100,17 @@ def main_stream_region(models: Models, settings: RunSettings) -> RegionRedetecto
     the bundle's own when it has one (``detect_every`` > 1), else one built for it."""
     if models.region_detector is not None:
         return models.region_detector
+    if models.main_region is not None:  # cameras sharing a bundle share one session, not one each
+        return models.main_region
     from ..detect import make_detector
     from ..onnx_session import default_threads
 
     s = settings
     detector = make_detector(s.detector, input_size=s.roi_input_size, model_path=s.detector_model, device=s.device,
                              score_threshold=s.detect_score, threads=s.threads or default_threads())
-    return RegionRedetector(_shareable(detector), size=s.roi_input_size)
+    region = RegionRedetector(_shareable(detector), size=s.roi_input_size)
+    object.__setattr__(models, "main_region", region)  # a cache filled on first use: the bundle is otherwise immutable
+    return region
 
 
 def make_pipeline_scorer(settings: RunSettings, threads: int) -> QualityScorer:
