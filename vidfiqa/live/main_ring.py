@@ -13,7 +13,8 @@ the packet that waited least on the network and in the camera (clock recovery, a
 do); both streams leave the camera at the same moment, so this lines them up to within the
 difference of their network delays.  Where the camera sends RTCP sender reports on both streams,
 FFmpeg gives each connection's wall-clock start (``start_time_realtime``, from the reports' NTP
-time) and the two streams are lined up on the camera's own clock instead (``sync`` says which).
+time) and the two streams are lined up on the camera's own clock instead; two recordings replayed
+as a camera are paced by one clock and lined up on it (``sync``: "rtcp", "arrival" or "replay").
 The cut confirms every match with the face found again, and measures what is left
 (``PickSource.time_error_s``, the summary's ``sync_error_s``).
 """

@@ -1,13 +1,16 @@
 """Cut a track's picks from the main stream: the faces the substream chose, at full size.
 
-A stage of the end-of-track chain (chain.py), run on accepted tracks once their picks are chosen.
-For each pick it asks the main stream (video/main_stream.py) for the frames around the pick's
-time, looks for the face again in the analysed box scaled to the main frame (a region detector:
-landmarks of the main frame's own), keeps the frame whose face agrees best with the analysed
-one (box overlap and landmarks after scaling: this is what confirms the two clocks agree), then
-aligns, scores and cuts the crop, the context view and a native-resolution face image from it.
-A pick that cannot be matched (no main frame near its time, no face where the analysed one was)
-keeps its analysed images and says why (``PickSource.reason``).
+A stage of the end-of-track chain for tracks that were accepted, run once their picks are chosen
+(``vidfiqa run --main`` calls it in the chain, chain.py; a camera calls it from its cutter
+thread, live/main_cutter.py).  For each pick it asks the main stream (video/main_stream.py,
+live/main_ring.py) for the frames at the pick's time and either side, and looks for the face
+again in the analysed box scaled to the main frame (a region detector: the main frame's own
+landmarks).  The frame nearest in time is taken when its face lines up with the analysed one
+(box overlap, then landmarks after scaling); otherwise, or when a neighbour lines up clearly
+better, the neighbour.  That check confirms the two clocks agree.  The face is then aligned,
+scored, and the crop, the context view and a native-resolution face image are cut from that
+frame.  A pick that cannot be matched (no main frame near its time, no face where the analysed
+one was) keeps its analysed images and says why (``PickSource.reason``).
 
 The pick's ``quality`` stays the analysed one, on which the picks were chosen and ranked; the
 main crop's is recorded beside it.
