@@ -242,6 +242,9 @@ class StreamReader(threading.Thread):
         except Exception as err:
             error = f"{type(err).__name__}: {err}"
         finally:
+            # Down before anything is counted or closed: /health and the metrics never show a
+            # stream up whose stall has already been counted (closing may wait on the server).
+            self._set_up(False)
             source.close()
             self.wall_offset = None  # the next connection learns its own
         if error and delivered and any(sign in error.lower() for sign in STALL_SIGNS):
