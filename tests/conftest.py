@@ -382,3 +382,30 @@ def mqtt_listener(port: int, topic: str = "vidfiqa/#") -> tuple:
     assert ready.wait(10)
     time.sleep(0.3)  # the SUBACK
     return client, received
+
+
+# ----------------------------------------------------------------------------- two-stream cameras
+STREET_CROWD = DATA / "videos" / "facenetpytorch_street_crowd.mp4"  # 1920x1080, 25 fps, several people
+
+
+def street_crowd_camera(out: Path, width: int, height: int, repeats: int = 1, skip: int = 0, frames: int | None = None,
+                        crf: int = 20) -> Path:
+    """The street crowd as an IP camera sends it (H.264, no B-frames, a keyframe every 2 s) at
+    ``width`` x ``height``: from its ``skip``-th frame, ``frames`` of them (all: None), played
+    ``repeats`` times over.  The same pictures at two sizes are one camera's two streams."""
+    import av
+
+    with av.open(str(need(STREET_CROWD))) as src:
+        pictures = [f.reformat(width=width, height=height, format="yuv420p").to_ndarray() for f in src.decode(video=0)]
+    pictures = pictures[skip:] if frames is None else pictures[skip:skip + frames]
+    with av.open(str(out), "w") as dst:
+        stream = dst.add_stream("libx264", rate=25, options={"crf": str(crf), "preset": "veryfast", "x264-params": "bframes=0:keyint=50"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for _ in range(repeats):
+            for yuv in pictures:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")):
+                    dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    return out
+

@@ -10,41 +10,21 @@ import threading
 import time
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
 
-from conftest import DATA, Broker, LogLines, RtspServer, events_of, free_port, mqtt_listener, need, needs_rtsp, signalled_watch, wait_for
+from conftest import Broker, LogLines, RtspServer, events_of, free_port, mqtt_listener, needs_rtsp, signalled_watch, street_crowd_camera, wait_for
 from vidfiqa.live.config import load_stream
 from vidfiqa.live.watch import Logger, Watcher
 from vidfiqa.sinks import WatchOutputs
-
-CROWD = DATA / "videos" / "facenetpytorch_street_crowd.mp4"  # 1920x1080, 25 fps, several people
-
-
-def camera_clip(out: Path, width: int, height: int, repeats: int) -> Path:
-    """The street crowd ``repeats`` times over, as an IP camera encodes it (H.264, no B-frames, a
-    keyframe every 2 s), at ``width`` x ``height``."""
-    with av.open(str(need(CROWD))) as src:
-        frames = [f.reformat(width=width, height=height, format="yuv420p").to_ndarray() for f in src.decode(video=0)]
-    with av.open(str(out), "w") as dst:
-        stream = dst.add_stream("libx264", rate=25, options={"crf": "23", "preset": "veryfast", "x264-params": "bframes=0:keyint=50"})
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for _ in range(repeats):
-            for yuv in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")):
-                    dst.mux(packet)
-        for packet in stream.encode():
-            dst.mux(packet)
-    return out
-
 
 @pytest.fixture(scope="module")
 def camera(tmp_path_factory) -> dict[str, Path]:
     """One camera's substream (640x360) and main stream (1280x720): 4 plays of the crowd, 17 s."""
     root = tmp_path_factory.mktemp("two_streams")
-    return {"sub": camera_clip(root / "sub.mp4", 640, 360, 4), "main": camera_clip(root / "main.mp4", 1280, 720, 4)}
+    return {"sub": street_crowd_camera(root / "sub.mp4", 640, 360, repeats=4, crf=23),
+            "main": street_crowd_camera(root / "main.mp4", 1280, 720, repeats=4, crf=23)}
 
 
 def stream_file(tmp_path: Path, url: str, main_url: str, **extra) -> Path:

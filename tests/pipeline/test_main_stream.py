@@ -8,40 +8,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
 
-from conftest import DATA, need
-
-CROWD = DATA / "videos" / "facenetpytorch_street_crowd.mp4"  # 1920x1080, 25 fps, several people
-
-
-def camera_encode(out: Path, width: int, height: int, skip: int = 0, frames: int | None = None) -> Path:
-    """The street crowd as an IP camera sends it (H.264, no B-frames, a keyframe every 2 s) at
-    ``width`` x ``height``, from its ``skip``-th frame, ``frames`` of them (all: None)."""
-    with av.open(str(need(CROWD))) as src, av.open(str(out), "w") as dst:
-        stream = dst.add_stream("libx264", rate=25, options={"crf": "20", "preset": "veryfast", "x264-params": "bframes=0:keyint=50"})
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for k, frame in enumerate(src.decode(video=0)):
-            if k < skip or (frames is not None and k >= skip + frames):
-                continue
-            for packet in stream.encode(frame.reformat(width=width, height=height, format="yuv420p")):
-                dst.mux(packet)
-        for packet in stream.encode():
-            dst.mux(packet)
-    return out
-
+from conftest import street_crowd_camera
 
 @pytest.fixture(scope="module")
 def camera(tmp_path_factory) -> dict[str, Path]:
     """One camera's two recordings: its 640x360 substream and 1280x720 main stream, and variants
     of the main one: started 10 frames (0.4 s) late, and cut off after 2 s."""
     root = tmp_path_factory.mktemp("camera")
-    return {"sub": camera_encode(root / "sub.mp4", 640, 360), "main": camera_encode(root / "main.mp4", 1280, 720),
-            "main_late": camera_encode(root / "main_late.mp4", 1280, 720, skip=10),
-            "main_short": camera_encode(root / "main_short.mp4", 1280, 720, frames=50)}
+    return {"sub": street_crowd_camera(root / "sub.mp4", 640, 360), "main": street_crowd_camera(root / "main.mp4", 1280, 720),
+            "main_late": street_crowd_camera(root / "main_late.mp4", 1280, 720, skip=10),
+            "main_short": street_crowd_camera(root / "main_short.mp4", 1280, 720, frames=50)}
 
 
 def run(*args) -> subprocess.CompletedProcess:
