@@ -121,7 +121,7 @@ class LocalCameras:
             self.workers[cfg.name] = StreamWorker(cfg, frames, models, s.outboxes[cfg.name], s.metrics, s.stop, s.log, batched=batched,
                                                   main=main, main_region=main_region)
             if main is not None:
-                main.clock_zero = self.workers[cfg.name]._t0_mono  # one clock: the worker's (live/main_ring.py)
+                main.clock_zero = self.workers[cfg.name].clock_zero  # one clock: the worker's (live/main_ring.py)
         for cfg in s.streams:
             s.log("info", "watching", stream=cfg.name, url=redact_url(cfg.url), file=cfg.source_file)
             self.workers[cfg.name].start()

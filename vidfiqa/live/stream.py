@@ -333,6 +333,11 @@ class StreamWorker(threading.Thread):
         fps = min(rates) if rates else DEFAULT_FPS
         return TrackProcessor(self.models, self.cfg.settings, self._on_track, step_s=1.0 / fps, fps=fps)
 
+    @property
+    def clock_zero(self) -> float:
+        """The monotonic time that is 0 on this stream's analysed clock (frames are timed by arrival)."""
+        return self._t0_mono
+
     def _observe_pick(self, source: PickSource) -> None:
         reason = "" if source.stream == "main" else fallback_kind(source.reason or "")
         self.metrics.inc("vidfiqa_main_picks_total", stream=self.cfg.name, source=source.stream, reason=reason)
