@@ -196,6 +196,8 @@ class LocalCameras:
             if reader.is_alive():
                 self.setup.log("warning", "reader still connecting or reading; not waited for", stream=name,
                                waited_s=READERS_STOP_S)
+        for main in self.mains.values():  # the cutters are done with them: let the packets go
+            main.close()
 
     def summary(self) -> dict[str, Any]:
         return {}

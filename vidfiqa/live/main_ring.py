@@ -54,7 +54,6 @@ class Connection:
     number: int
     codec: str
     extradata: bytes | None
-    size: tuple[int, int]
 
 
 class MainRing(threading.Thread):
@@ -81,7 +80,6 @@ class MainRing(threading.Thread):
         self._bytes = 0
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
-        self.connection: Connection | None = None  # the current one
         self._connections: dict[int, Connection] = {}  # those whose packets the ring may still hold
         self.size: tuple[int, int] | None = None
         self.up = False
@@ -130,8 +128,7 @@ class MainRing(threading.Thread):
             rate = stream.average_rate or stream.guessed_rate
             self.interval = float(1 / rate) if rate else 1 / 25
             codec = stream.codec_context
-            self.connection = Connection(number, codec.name, bytes(codec.extradata) if codec.extradata else None, (codec.width, codec.height))
-            self._connections[number] = self.connection
+            self._connections[number] = Connection(number, codec.name, bytes(codec.extradata) if codec.extradata else None)
             for old in [n for n in self._connections if n < number - 8]:  # the ring never spans that many
                 del self._connections[old]
             self.size = (codec.width, codec.height)

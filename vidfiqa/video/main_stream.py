@@ -48,10 +48,6 @@ class MainFrame:
             self._image = frame.to_ndarray(format="rgb24")
         return self._image
 
-    @property
-    def size(self) -> tuple[int, int]:
-        return (self._frame.width, self._frame.height) if not isinstance(self._frame, np.ndarray) else (self._frame.shape[1], self._frame.shape[0])
-
 
 @dataclass(frozen=True)
 class MainLookup:
