@@ -14,6 +14,12 @@ import cv2
 import numpy as np
 
 KINDS = ("blur", "motion_blur", "noise", "jpeg", "downscale", "low_light", "occlusion")
+# What cameras add (benchmarks/ytf_cctv.py): video compression at a low bitrate, sensor noise of a
+# dark scene amplified by the camera's gain, a face out of the focal plane, a bright background
+# or a face in the sun.  Kept apart from KINDS so that ``sample()``'s default, which the training
+# crop set draws from, changes only when a training run asks for them.
+CAMERA_KINDS = ("h264", "sensor_noise", "defocus", "overexposure")
+ALL_KINDS = KINDS + CAMERA_KINDS
 
 
 @dataclass(frozen=True)
@@ -29,7 +35,7 @@ class Degradation:
     @classmethod
     def parse(cls, text: str) -> "Degradation":
         kind, *pairs = text.split(";")
-        if kind not in KINDS:
+        if kind not in ALL_KINDS:
             raise ValueError(f"unknown degradation {kind!r}")
         return cls(kind, tuple((k, float(v)) for k, v in (p.split("=") for p in pairs)))
 
@@ -64,7 +70,47 @@ def _sample_one(kind: str, rng: np.random.Generator, s: float) -> Degradation:
         w = min(1.0, np.sqrt(area * aspect))
         h = min(1.0, area / w)
         return Degradation(kind, (("x", round(rng.uniform(0, 1 - w), 3)), ("y", round(rng.uniform(0, 1 - h), 3)), ("w", round(w, 3)), ("h", round(h, 3)), ("shade", float(int(rng.integers(0, 256))))))
+    if kind == "h264":
+        return Degradation(kind, (("qp", float(int(round(30 + 21 * s)))),))  # x264's quantiser: 30 (mild) .. 51 (its worst)
+    if kind == "sensor_noise":
+        # Photons a white pixel collects: a few dozen in a dim scene, a handful in the dark.
+        return Degradation(kind, (("photons", round(60 * (1 - s) + 4 * s, 1)), ("read", round(1.0 + 2.0 * s, 2)), ("seed", float(rng.integers(1 << 30)))))
+    if kind == "defocus":
+        return Degradation(kind, (("radius", round(1.0 + 5.0 * s, 2)),))
+    if kind == "overexposure":
+        return Degradation(kind, (("gain", round(1.3 + 3.2 * s, 2)),))
     raise ValueError(f"unknown degradation {kind!r}")
+
+
+def _linear(img: np.ndarray) -> np.ndarray:
+    """uint8 sRGB-like pixels -> linear light in 0..1 (gamma 2.2: what a sensor counts)."""
+    return (img / 255.0) ** 2.2
+
+
+def _encoded(linear: np.ndarray) -> np.ndarray:
+    return (np.clip(linear, 0.0, 1.0) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8)
+
+
+def h264_round_trip(img: np.ndarray, qp: int) -> np.ndarray:
+    """One frame through x264 (intra, constant quantiser ``qp``) and back: the 4x4/8x8 blocking,
+    ringing and halved colour resolution of a camera stream at a low bitrate.  One encoder
+    thread, so the result is the same on every machine for the same input."""
+    import av
+
+    h, w = img.shape[:2]
+    padded = np.pad(img, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")  # 4:2:0 needs even sides
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = padded.shape[1], padded.shape[0], "yuv420p"
+    encoder.thread_count = 1
+    encoder.options = {"qp": str(int(qp)), "preset": "veryfast", "tune": "zerolatency"}
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(padded), format="rgb24").reformat(format="yuv420p")
+    packets = list(encoder.encode(frame)) + list(encoder.encode(None))
+    decoder = av.CodecContext.create("h264", "r")
+    decoder.thread_count = 1
+    pictures = [f for packet in packets for f in decoder.decode(packet)] + list(decoder.decode(None))
+    if not pictures:
+        raise RuntimeError(f"x264 gave no picture for a {img.shape} crop")
+    return pictures[0].to_ndarray(format="rgb24")[:h, :w].copy()
 
 
 def apply(crop: np.ndarray, spec: Degradation | str | list) -> np.ndarray:
@@ -114,6 +160,26 @@ def apply(crop: np.ndarray, spec: Degradation | str | list) -> np.ndarray:
         x1, y1 = int(x0 + spec.get("w") * w), int(y0 + spec.get("h") * h)
         out[y0:y1, x0:x1] = int(spec.get("shade"))
         return out
+    if k == "h264":
+        return h264_round_trip(img, int(spec.get("qp")))
+    if k == "sensor_noise":
+        # Shot noise (Poisson in the photons counted), read noise (Gaussian, in photons), then the
+        # camera's gain brings the picture back to its brightness: noise that is coarse and
+        # coloured (each channel counts its own photons), as in a dark scene at night.
+        rng = np.random.default_rng(int(spec.get("seed")))
+        photons = spec.get("photons")
+        counted = rng.poisson(_linear(img) * photons) + rng.normal(0, spec.get("read"), img.shape)
+        return _encoded(counted / photons)
+    if k == "defocus":
+        radius = spec.get("radius")
+        size = 2 * int(np.ceil(radius)) + 1
+        yy, xx = np.mgrid[:size, :size] - size // 2
+        disk = (np.hypot(xx, yy) <= radius).astype(np.float32)
+        return cv2.filter2D(img, -1, disk / disk.sum(), borderType=cv2.BORDER_REPLICATE)
+    if k == "overexposure":
+        # Too much light: linear intensities scaled up and clipped, so skin and highlights burn
+        # to white and the face loses its shading.
+        return _encoded(_linear(img) * spec.get("gain"))
     raise ValueError(f"unknown degradation {k!r}")
 
 
