@@ -265,6 +265,9 @@ def rule_scores(videos: dict, pairs: list[tuple[str, str, bool]]) -> dict[str, n
         t = np.stack(templates)
         out[name] = np.einsum("ij,ij->i", t[a], t[b])
 
+    from vidfiqa.select.template_rules import product_template
+
+    add("product", [unit(product_template(videos[k][1], videos[k][0])) for k in keys])  # what vidfiqa run ships, its own builder
     for name, p in template_candidates().items():
         add(name, [template(videos[k][0], videos[k][1], p) for k in keys])
     for k in (3, 5):
@@ -295,6 +298,26 @@ def evaluate(videos: dict, draws: int, names: list[str] | None = None) -> dict:
             "rules": {n: {k: round(v, 4) for k, v in r.items()} for n, r in boot.items()}}
 
 
+def evaluate_pooled(sets_videos: list[dict], draws: int) -> dict:
+    """TAR@FAR 1e-2 over the pairs of several copies of the same videos together (each copy's
+    pairs within itself), one threshold for all: the degradations' own chance is averaged out.
+    The bootstrap resamples *videos*, a video taking its copies in every set with it, so the
+    intervals still describe other people and videos, not only other draws of damage."""
+    from vidfiqa.eval import setverify as sv
+
+    keys = sorted(set.intersection(*(set(v) for v in sets_videos)))
+    number = {k: i for i, k in enumerate(keys)}
+    pairs = sv.extra_pairs(keys)
+    same = np.tile(np.array([s for _, _, s in pairs], bool), len(sets_videos))
+    first = np.tile(np.array([number[x] for x, _, _ in pairs]), len(sets_videos))
+    second = np.tile(np.array([number[y] for _, y, _ in pairs]), len(sets_videos))
+    per_set = [rule_scores({k: v[k] for k in keys}, pairs) for v in sets_videos]
+    scores = {name: np.concatenate([p[name] for p in per_set]) for name in per_set[0]}
+    boot = sv.bootstrap_tar(scores, first, second, same, len(keys), "mean", sv.FAR, draws=draws, seed=0)
+    return {"copies": len(sets_videos), "videos": len(keys), "pairs": int(same.size), "same_person_pairs": int(same.sum()),
+            "rules": {n: {k: round(v, 4) for k, v in r.items()} for n, r in boot.items()}}
+
+
 def kind_auc(videos: dict, degradations: dict[tuple[str, int], str]) -> dict:
     """Per kind: ROC AUC of the student's quality, that kind's frames against the clean frames of
     the same video (a clean frame should score higher), averaged over videos holding both."""
@@ -310,6 +333,26 @@ def kind_auc(videos: dict, degradations: dict[tuple[str, int], str]) -> dict:
             greater = (clean[:, None] > bad[None, :]).mean() + 0.5 * (clean[:, None] == bad[None, :]).mean()
             out.setdefault(kind, []).append(float(greater))
     return {k: {"auc": round(float(np.mean(v)), 4), "videos": len(v)} for k, v in sorted(out.items())}
+
+
+def utility_drop(videos: dict, degradations: dict[tuple[str, int], str]) -> dict:
+    """Per kind: how much it costs recognition and how much the student marks it down, averaged
+    over videos: the drop of a frame's MobileFaceNet cosine to its video's clean-frame template,
+    and the drop of the student's quality, against the clean frames of the same video."""
+    cos_drop: dict[str, list[float]] = {}
+    q_drop: dict[str, list[float]] = {}
+    for video, (q, e, _, frames) in videos.items():
+        kinds = np.array([degradations.get((video, int(f)), "clean") for f in frames])
+        clean = kinds == "clean"
+        if clean.sum() < 3:
+            continue
+        u = unit(e)
+        cosine = u @ unit(u[clean].mean(0))
+        for kind in set(kinds) - {"clean"}:
+            cos_drop.setdefault(kind, []).append(float(cosine[clean].mean() - cosine[kinds == kind].mean()))
+            q_drop.setdefault(kind, []).append(float(q[clean].mean() - q[kinds == kind].mean()))
+    return {k: {"mobilefacenet_cosine_drop": round(float(np.mean(cos_drop[k])), 4), "student_quality_drop": round(float(np.mean(q_drop[k])), 4)}
+            for k in sorted(cos_drop)}
 
 
 def found_share(videos: dict, degradations: dict[tuple[str, int], str]) -> dict:
@@ -342,17 +385,20 @@ def report(args) -> None:
             entry["degraded_share"] = round(sum(k != "clean" for k in degradations.values()) / len(degradations), 4)
             entry["kind_auc"] = kind_auc(videos, degradations)
             entry["found"] = found_share(videos, degradations)
+            entry["utility_drop"] = utility_drop(videos, degradations)
         entry.update(evaluate(videos, args.draws))
         results["sets"][name] = entry
         best = sorted(entry["rules"].items(), key=lambda kv: -kv[1]["tar"])[:5]
         print(name, {n: r["tar"] for n, r in best}, "mean", entry["rules"]["mean"]["tar"], flush=True)
+    for family, seeds in (("choosing_pooled", CHOOSE_SEEDS), ("reporting_pooled", REPORT_SEEDS)):
+        results[family] = evaluate_pooled([load_videos(f"seed{s}") for s in seeds], args.draws)
     results["choice"] = choose(results)
     data = run.write(RESULTS / "ytf_cctv.json", results)
     (RESULTS / "ytf_cctv.md").write_text(markdown(data))
 
 
 def choose(results: dict) -> dict:
-    """The template rule and the picks' settings: highest mean TAR over the choosing seeds, among
+    """The template rule and the picks' settings: highest TAR over the choosing seeds' copies pooled, among
     the candidates that lose nothing on clean YTF that the interval supports (the paired
     difference from the mean's TAR has its upper end above 0)."""
     from vidfiqa.select.template_rules import TEMPLATE_TEMPERATURE
@@ -360,8 +406,7 @@ def choose(results: dict) -> dict:
     chosen = {}
     names = list(results["sets"]["clean"]["rules"])
     clean = results["sets"]["clean"]["rules"]
-    choose_sets = [results["sets"][f"seed{s}"]["rules"] for s in CHOOSE_SEEDS]
-    mean_tar = {n: float(np.mean([s[n]["tar"] for s in choose_sets])) for n in names}
+    mean_tar = {n: results["choosing_pooled"]["rules"][n]["tar"] for n in names}
     safe = {n for n in names if clean[n]["diff_high"] > 0}
     for family, members in (("template", list(template_candidates())), ("picks", [n for n in names if n.startswith("selected k=3")])):
         ranked = sorted((n for n in members if n in safe), key=lambda n: -mean_tar[n])
@@ -383,7 +428,7 @@ def markdown(data: dict) -> str:
         if c:
             lines.append(f"- chosen {family} (on seeds {', '.join(map(str, data['choose_seeds']))}, none losing on clean): **{c['chosen']}**")
     lines.append("")
-    report_names = [choice.get("shipped_before", {}).get("template"), choice.get("template", {}).get("chosen"),
+    report_names = ["product", choice.get("shipped_before", {}).get("template"), choice.get("template", {}).get("chosen"),
                     choice.get("shipped_before", {}).get("picks"), choice.get("picks", {}).get("chosen"), "top-3", "top-5", "random-3", "first-3"]
     report_names = [n for i, n in enumerate(report_names) if n and n not in report_names[:i]]
     lines += ["## Chosen against shipped, on every set", "", "| set | rule | TAR | 95 % | vs mean | 95 % |", "|---|---|---|---|---|---|"]
@@ -393,16 +438,34 @@ def markdown(data: dict) -> str:
         for n in report_names:
             r = rules[n]
             lines.append(f"| {name} | {n} | {r['tar']:.3f} | [{r['low']:.3f}, {r['high']:.3f}] | {r['diff']:+.3f} | [{r['diff_low']:+.3f}, {r['diff_high']:+.3f}] |")
+    for family, title in (("reporting_pooled", "reporting seeds"), ("choosing_pooled", "choosing seeds")):
+        pooled = data.get(family)
+        if not pooled:
+            continue
+        lines += ["", f"## The {title} pooled ({pooled['copies']} copies of {pooled['videos']} videos, {pooled['same_person_pairs']} same-person pairs)", "",
+                  "| rule | TAR | 95 % | vs mean | 95 % | P(better) |", "|---|---|---|---|---|---|"]
+        r = pooled["rules"]["mean"]
+        lines.append(f"| mean | {r['tar']:.3f} | [{r['low']:.3f}, {r['high']:.3f}] | | | |")
+        for n in report_names:
+            r = pooled["rules"][n]
+            lines.append(f"| {n} | {r['tar']:.3f} | [{r['low']:.3f}, {r['high']:.3f}] | {r['diff']:+.3f} | [{r['diff_low']:+.3f}, {r['diff_high']:+.3f}] | {r['p_better']:.2f} |")
     lines += ["", "## The student's per-kind AUC (a degraded frame against its video's clean frames)", "",
               "| set | " + " | ".join(data["kinds"]) + " |", "|---|" + "---|" * len(data["kinds"])]
     for name, entry in data["sets"].items():
         if "kind_auc" in entry:
             lines.append(f"| {name} | " + " | ".join(f"{entry['kind_auc'].get(k, {}).get('auc', float('nan')):.3f}" for k in data["kinds"]) + " |")
+    lines += ["", "What each kind costs recognition (drop of MobileFaceNet's cosine to the video's clean template) and how much the "
+              "student marks it down (drop of its quality), against the clean frames of the same video, averaged over videos:", "",
+              "| set | " + " | ".join(data["kinds"]) + " |", "|---|" + "---|" * len(data["kinds"])]
+    for name, entry in data["sets"].items():
+        if "utility_drop" in entry:
+            u = entry["utility_drop"]
+            lines.append(f"| {name} | " + " | ".join(f"{u[k]['mobilefacenet_cosine_drop']:.3f} / {u[k]['student_quality_drop']:.3f}" if k in u else "" for k in data["kinds"]) + " |")
     lines += ["", "Faces found again (scored) per kind:", "", "| set | clean | " + " | ".join(data["kinds"]) + " |", "|---|---|" + "---|" * len(data["kinds"])]
     for name, entry in data["sets"].items():
         if "found" in entry:
             lines.append(f"| {name} | {entry['found'].get('clean', float('nan')):.3f} | " + " | ".join(f"{entry['found'].get(k, float('nan')):.3f}" for k in data["kinds"]) + " |")
-    lines += ["", "## Every candidate: mean TAR over the choosing seeds", "", "| rule | choosing TAR | clean TAR | clean vs mean | 95 % |", "|---|---|---|---|---|"]
+    lines += ["", "## Every candidate: TAR over the choosing seeds pooled", "", "| rule | choosing TAR | clean TAR | clean vs mean | 95 % |", "|---|---|---|---|---|"]
     clean = data["sets"]["clean"]["rules"]
     for family in ("template", "picks"):
         for n, tar in choice.get(family, {}).get("choosing_tar", {}).items():

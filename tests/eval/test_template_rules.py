@@ -107,7 +107,7 @@ def test_eval_compares_every_rule_with_intervals(dev_videos):
     pairs = sv.extra_pairs(dev_videos)
     result = sv.evaluate_extra(dev_videos, pairs, ks=(3, None), rules=sv.SELECTIONS, temperature=0.1, bootstrap=50)
     labels = [sv.row_label(r) for r in result["results"]]
-    assert labels == ["quality k=3", "all frames", "random k=3", "all frames", "first k=3", "all frames", "weighted", "selected k=3"]
+    assert labels == ["quality k=3", "all frames", "random k=3", "all frames", "first k=3", "all frames", "weighted", "selected k=3", "product"]
     scores = {label: sv.pair_scores(dev_videos, [p[:2] for p in pairs], r["k"], r["rule"], temperature=0.1)
               for label, r in zip(labels, result["results"])}
     same = np.array([p[2] for p in pairs])
@@ -201,3 +201,46 @@ def test_eval_selected_follows_the_preset_it_is_given(dev_videos, tmp_path):
         reports[name] = json.loads(out.read_text())
     assert reports["apart"]["selection"]["diversity"] == 0.8 and reports["apart"]["selection"]["config"] == str(preset)
     assert reports["default"]["selection"]["diversity"] == default.diversity
+
+
+def test_eval_product_rule_is_the_template_a_run_ships(tmp_path):
+    """`vidfiqa eval ytf --rule product` on a real YouTube Faces video equals the template
+    `vidfiqa run` writes into its manifest for that video (every frame analysed, the run's own
+    scored crops and scores)."""
+    from vidfiqa.pipeline import RunSettings
+    from vidfiqa.pipeline.models import Models
+    from vidfiqa.pipeline.run import VideoPipeline
+
+    root = need(DATA / "ytf_aligned_dev" / "aligned_images_DB")
+    folder = sorted(v for v in sorted(root.iterdir())[3].iterdir() if v.is_dir())[0]
+    settings = RunSettings(fps_cap=0.0, fps=25.0)
+    models = Models.build(settings)
+    scored: list = []
+
+    class Recording:
+        def __init__(self, scorer):
+            self._scorer = scorer
+
+        def __call__(self, faces, frames=None):
+            out = self._scorer(faces, frames)
+            scored.append(out)
+            return out
+
+        def __getattr__(self, name):
+            return getattr(self._scorer, name)
+
+    recorded = Models(models.detector, models.region_detector, models.aligner, Recording(models.scorer), models.embedder)  # type: ignore[arg-type]
+    manifest = VideoPipeline(settings, recorded).run(folder, tmp_path / "g")
+    assert len(manifest["tracks"]) == 1, "one person, one track"
+    from vidfiqa.faces import Faces
+
+    faces = Faces.concat(scored)
+    order = np.argsort(faces.frame_index, kind="stable")
+    videos = {"v": (faces.quality[order].astype(np.float64), faces.embeddings[order])}
+    product = sv.video_template(videos, "v", None, "product")
+    track = manifest["tracks"][0]["template"]
+    assert track["faces"] == len(faces) > 20
+    assert float(np.asarray(track["vector"]) @ product) > 0.99999
+    # The eval's report names the row as the product's.
+    result = sv.evaluate_extra({"v": videos["v"], "w": videos["v"]}, [("v", "w", True)], ks=(None,), rules=("product",))
+    assert [sv.row_label(r) for r in result["results"]] == ["product"]

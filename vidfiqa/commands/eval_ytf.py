@@ -47,8 +47,8 @@ def _read_protocol(path: str):
 @click.option("--protocol", "protocol_path", type=click.Path(exists=True), required=True, help="YTF protocol: bob.db.youtube export folder or meta_and_splits.mat.")
 @click.option("--extra-pairs", is_flag=True, help="Also score every pair of the videos present (an optimistic extra group, for small subsets).")
 @click.option("--k", "k_values", multiple=True, metavar="K", help="Frames per template: an integer or 'all' (repeatable) [default: 1, 3, 5, all].")
-@click.option("--rule", "rules", multiple=True, type=click.Choice(["quality", "random", "first", "weighted", "selected"]),
-              help="Template rules to compare (repeatable) [default: all five].")
+@click.option("--rule", "rules", multiple=True, type=click.Choice(["quality", "random", "first", "weighted", "selected", "product"]),
+              help="Template rules to compare (repeatable); product: the template vidfiqa run and watch ship [default: all six].")
 @click.option("--temperature", type=click.FloatRange(0, min_open=True), default=None,
               help="The weighted rule's softmax temperature, in quality units [default: the one chosen for the student].")
 @click.option("-c", "--config", "config", default=None,

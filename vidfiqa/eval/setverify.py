@@ -26,7 +26,9 @@ Rules: ``quality`` / ``random`` / ``first`` take k frames with equal weights; ``
 every frame, weighted by a softmax over quality (``temperature``; k does not apply);
 ``selected`` takes the k frames `vidfiqa run`'s diverse selection picks (select/template_rules.py), by
 the selection rule of the settings given (``selection``: `vidfiqa eval ytf --config`; the defaults
-otherwise), with its ``top_k`` replaced by k.
+otherwise), with its ``top_k`` replaced by k; ``product`` is the template `vidfiqa run` and
+`watch` ship (``template_rules.product_template``: the pipeline's own builder, with its own
+settings; k and ``temperature`` do not apply).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from . import edc
 from .verification import Pairs, comparison_scores
 from .verification import tar_at_far as _tar_at_far
 
-SELECTIONS = ("quality", "random", "first", "weighted", "selected")
+SELECTIONS = ("quality", "random", "first", "weighted", "selected", "product")
 TOP_K_RULES = ("quality", "random", "first")  # k frames, equal weights
 DEFAULT_KS = (1, 3, 5, None)
 #: The ``weighted`` rule's softmax temperature for the bundled student's quality: the product's
@@ -104,7 +106,7 @@ def _video_rng(seed: int, key: str) -> np.random.Generator:
 def video_template(videos: Videos, key: str, k: int | None, rule: str, seed: int = 0, temperature: float = DEFAULT_TEMPERATURE,
                    selection: SelectionRule | None = None) -> np.ndarray:
     """The template of video ``key`` by ``rule`` (see the module docstring)."""
-    from ..select.template_rules import selected_frames, weighted_template
+    from ..select.template_rules import product_template, selected_frames, weighted_template
 
     if key not in videos:
         raise ValueError(f"video {key!r} is not among the videos given")
@@ -113,6 +115,8 @@ def video_template(videos: Videos, key: str, k: int | None, rule: str, seed: int
         raise ValueError(f"video {key!r} has no frame with a face, so no template")
     if rule == "weighted":
         return weighted_template(embeddings, quality, temperature)
+    if rule == "product":
+        return product_template(embeddings, quality)
     if rule == "selected":
         diversity = np.asarray(videos[key][2]) if len(videos[key]) > 2 else embeddings
         times = np.arange(len(quality)) / VIDEO_FPS
@@ -220,7 +224,7 @@ def rule_ks(rule: str, ks: Sequence[int | None]) -> list[int | None]:
     """The k values a rule is swept over: ``weighted`` has none (every frame counts), ``selected``
     the integer ones (it picks at most k frames), or None - its settings' own ``top_k`` - when
     there are none."""
-    if rule == "weighted":
+    if rule in ("weighted", "product"):
         return [None]
     if rule == "selected":
         return [k for k in ks if k is not None] or [None]

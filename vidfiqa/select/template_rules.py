@@ -60,6 +60,19 @@ def weighted_template(embeddings: np.ndarray, quality: np.ndarray, temperature: 
     return l2_normalize(softmax_weights(q[keep], temperature) @ e[keep])
 
 
+def product_template(embeddings: np.ndarray, quality: np.ndarray) -> np.ndarray:
+    """The template `vidfiqa run` and `watch` ship for a track of these faces (frames in order),
+    made by the very builder the pipeline uses: `vidfiqa eval ytf --rule product` reports it, so
+    the report describes what users get whatever the shipped rule is.  ValueError if no frame
+    has a finite quality and embedding."""
+    builder = TemplateBuilder()
+    builder.add(np.asarray(embeddings), np.asarray(quality))
+    vector = builder.template()
+    if vector is None:
+        raise ValueError("no frame with a finite quality and embedding to make a template of")
+    return vector.astype(np.float64)
+
+
 def selected_frames(quality: np.ndarray, times_s: np.ndarray, embeddings: np.ndarray, rule: SelectionRule) -> np.ndarray:
     """Indices (temporal order) of the frames the pipeline's selection (``rule``) picks from
     these frames (frames in temporal order; NaN quality: no face, never picked).
