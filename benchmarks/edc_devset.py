@@ -145,11 +145,11 @@ def method_scores(name: str, crops: np.ndarray, args) -> np.ndarray:
     return make_scorer(name).score(crops)
 
 
-def intervals(comparison: np.ndarray, pairs, ids: np.ndarray, quality: dict, draws: int) -> dict:
+def intervals(comparison: np.ndarray, pairs, ids: np.ndarray, quality: dict, draws: int, references: tuple[str, ...] = ()) -> dict:
     """front_end.pauc_intervals, printed as it goes."""
     from front_end import pauc_intervals
 
-    return pauc_intervals(comparison, pairs, ids, quality, draws, verbose=True)
+    return pauc_intervals(comparison, pairs, ids, quality, draws, verbose=True, references=references)
 
 
 def main() -> None:
@@ -158,6 +158,9 @@ def main() -> None:
     parser.add_argument("--labels", type=Path, default=REPO / "training" / "labels" / "candidates_v1.csv")
     parser.add_argument("--methods", nargs="*", default=["ediffiqa", "froq"])
     parser.add_argument("--student", type=Path, default=None, help="student ONNX (default: the bundled one)")
+    parser.add_argument("--also-student", type=Path, nargs="*", default=[],
+                        help="more student ONNX files, rated beside the first with the same draws (each named by its folder), "
+                             "with their paired difference to it")
     parser.add_argument("--froq-calibration", type=Path, default=REPO / "training" / "froq_mobilefacenet.json")
     parser.add_argument("--diffiqa-model", type=Path, default=None, help="diffusion checkpoint (default: the bundled one)")
     parser.add_argument("--diffiqa-repeats", type=int, default=10, help="DifFIQA noise repeats per face (the paper: 10)")
@@ -225,6 +228,13 @@ def main() -> None:
             student_tag = f"_{sha256_file(_find_checkpoint(args.diffiqa_model, 'small'))[:12]}_r{args.diffiqa_repeats}"
         shown = f"{name} ({args.student.parent.name})" if (name == "ediffiqa" and args.student) else name
         quality[shown] = cached_scores(name + student_tag, keys, lambda i, n=name: method_scores(n, crops[i], args))
+    students = [f"ediffiqa ({args.student.parent.name})" if args.student else "ediffiqa"] if "ediffiqa" in args.methods else []
+    for other in args.also_student:
+        from vidfiqa.backbones.registry import sha256_file
+        from vidfiqa.quality import make_scorer
+
+        quality[f"ediffiqa ({other.parent.name})"] = cached_scores(f"ediffiqa_{sha256_file(other)[:12]}", keys,
+                                                                   lambda i, o=other: make_scorer("ediffiqa", onnx=o).score(crops[i]))
 
     report = {"dev_set": {"crops": len(idx), "identities": int(len(np.unique(identity))), "per_identity": per_identity, "excluded_sources": args.exclude,
                           "half": args.half}, "comparators": {}}
@@ -256,7 +266,7 @@ def main() -> None:
         first = result["fmr"][0]
         panels.append(Panel(title=f"{comparator}, FMR {first['fmr']:g}", curves=first["_curves"]))
         if args.boot:
-            report["comparators"][comparator]["intervals"] = intervals(comparison, pairs, ids, quality, args.boot)
+            report["comparators"][comparator]["intervals"] = intervals(comparison, pairs, ids, quality, args.boot, references=tuple(students))
     if args.json:
         run.write(args.json, {**report, "scoring_time": TIMING})
     if args.plot:

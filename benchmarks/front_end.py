@@ -145,7 +145,8 @@ def bootstrap_pauc(comparison: np.ndarray, pairs, ids: np.ndarray, quality: np.n
     return out
 
 
-def pauc_intervals(comparison: np.ndarray, pairs, ids: np.ndarray, quality: dict, draws: int, verbose: bool = False) -> dict:
+def pauc_intervals(comparison: np.ndarray, pairs, ids: np.ndarray, quality: dict, draws: int, verbose: bool = False,
+                   references: tuple[str, ...] = ()) -> dict:
     """95 % intervals of the headline figure (normalised pAUC@0.3 at FMR 1e-2) over ``draws``
     seeded draws of 80 % of the people (every pair among them), for each method and for each
     method's paired difference to the embedding norm; a lead is stated only when its interval
@@ -161,6 +162,12 @@ def pauc_intervals(comparison: np.ndarray, pairs, ids: np.ndarray, quality: dict
             low, high = np.percentile(diff, [2.5, 97.5])
             entry["minus_embedding_norm"] = {"median": round(float(np.median(diff)), 4), "interval": [round(float(low), 4), round(float(high), 4)],
                                              "supported": "lower" if high < 0 else "higher" if low > 0 else "no difference shown"}
+        for ref in references:  # another method each is compared with, on the same draws (a new student against the old)
+            if ref in boots and name != ref:
+                diff = values - boots[ref]
+                low, high = np.percentile(diff, [2.5, 97.5])
+                entry[f"minus {ref}"] = {"median": round(float(np.median(diff)), 4), "interval": [round(float(low), 4), round(float(high), 4)],
+                                         "supported": "lower" if high < 0 else "higher" if low > 0 else "no difference shown"}
         out["methods"][name] = entry
         if verbose:
             print(name, entry, flush=True)

@@ -146,13 +146,17 @@ def parquet(name: str, embed: str) -> Path:
     return CACHE / "scores" / f"{name}_{embed}.parquet"
 
 
-def rescore(name: str, root: Path, embed: str) -> Path:
-    out = parquet(name, embed)
+def rescore(name: str, root: Path, embed: str, student: Path | None = None) -> Path:
+    """One `vidfiqa rescore ytf` run; ``student``: quality only (``--embed none``) from this ONNX
+    student instead of the bundled one, kept as ``<set>_quality-<its folder>.parquet``."""
+    out = parquet(name, embed if student is None else f"quality-{student.parent.name}")
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "vidfiqa", "rescore", "ytf", str(root), "--method", "ediffiqa", "--embed", embed, "-o", str(out)]
-    if embed != "student":
+    if student is not None:
+        command += ["--option", f"onnx={student}"]
+    elif embed != "student":
         command += ["--weights", str(MFN)]
     print(" ".join(command), flush=True)
     subprocess.run(command, check=True, cwd=REPO, env={**os.environ, "VIDFIQA_WEIGHTS": str(SHARED / "models")})
@@ -160,12 +164,16 @@ def rescore(name: str, root: Path, embed: str) -> Path:
 
 
 # ---------------------------------------------------------------------- report
-def load_videos(name: str) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+def load_videos(name: str, student: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """video -> (quality, MobileFaceNet embeddings, student embeddings, frame numbers), frames in
-    order; a frame counts when both runs found its face."""
+    order; a frame counts when both runs found its face.  ``student``: the quality of another
+    student's run (``score --student``) instead of the bundled one's."""
     from ytf_templates import frames_table
 
     mfn, own = frames_table(parquet(name, "mobilefacenet")), frames_table(parquet(name, "student"))
+    if student is not None:
+        other = frames_table(parquet(name, f"quality-{student}"))
+        mfn = {key: (other.get(key, (np.nan, None))[0], e) for key, (_, e) in mfn.items()}
     by_video: dict[str, list[int]] = {}
     for video, frame in mfn:
         by_video.setdefault(video, []).append(frame)
@@ -377,8 +385,9 @@ def report(args) -> None:
                      "choose_seeds": list(CHOOSE_SEEDS), "report_seeds": list(REPORT_SEEDS), "kinds": list(MIX_KINDS),
                      "levels": list(LEVELS), "fraction": list(FRACTION), "run_length": list(RUN_LENGTH), "far": 1e-2, "draws": args.draws,
                      "sets": {}}
+    results["student"] = args.student or "bundled"
     for name, root in sets().items():
-        videos = load_videos(name)
+        videos = load_videos(name, args.student)
         entry: dict = {"frames_scored": int(sum(len(v[0]) for v in videos.values()))}
         if name != "clean":
             degradations = read_degradations(root)
@@ -391,10 +400,10 @@ def report(args) -> None:
         best = sorted(entry["rules"].items(), key=lambda kv: -kv[1]["tar"])[:5]
         print(name, {n: r["tar"] for n, r in best}, "mean", entry["rules"]["mean"]["tar"], flush=True)
     for family, seeds in (("choosing_pooled", CHOOSE_SEEDS), ("reporting_pooled", REPORT_SEEDS)):
-        results[family] = evaluate_pooled([load_videos(f"seed{s}") for s in seeds], args.draws)
+        results[family] = evaluate_pooled([load_videos(f"seed{s}", args.student) for s in seeds], args.draws)
     results["choice"] = choose(results)
-    data = run.write(RESULTS / "ytf_cctv.json", results)
-    (RESULTS / "ytf_cctv.md").write_text(markdown(data))
+    data = run.write(RESULTS / f"{args.out}.json", results)
+    (RESULTS / f"{args.out}.md").write_text(markdown(data))
 
 
 def choose(results: dict) -> dict:
@@ -478,15 +487,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build")
-    sub.add_parser("score")
+    sc = sub.add_parser("score")
+    sc.add_argument("--student", type=Path, default=None, help="also (only) the quality of this student ONNX (its folder names it)")
     r = sub.add_parser("report")
     r.add_argument("--draws", type=int, default=1000)
+    r.add_argument("--student", default=None, help="rank by this student's quality (score --student, by its folder's name)")
+    r.add_argument("--out", default="ytf_cctv", help="results/<out>.json and .md")
     args = parser.parse_args()
     if args.command == "build":
         for seed in CHOOSE_SEEDS + REPORT_SEEDS:
             print(build_set(seed), flush=True)
     elif args.command == "score":
         for name, root in sets().items():
+            if args.student is not None:
+                rescore(name, root, "none", args.student.resolve())
+                continue
             for embed in ("mobilefacenet", "student"):
                 rescore(name, root, embed)
     else:

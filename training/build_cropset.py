@@ -30,6 +30,9 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("VIDFIQA_SHARED", REPO.parent / "shared")))
     parser.add_argument("--copies", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--camera-copies", type=int, default=0,
+                        help="more degraded copies per crop from the kinds cameras add (h264, sensor noise, defocus, over-exposure); "
+                             "crop set v2 is --camera-copies 1")
     parser.add_argument("--inputs", type=Path, default=INPUTS_V1, help="manifest of the pinned input files")
     parser.add_argument("--unpinned", action="store_true", help="read whatever ../shared holds now, ignoring the manifest")
     parser.add_argument("--check", action="store_true", help="only compare ../shared with the manifest")
@@ -47,7 +50,7 @@ def main() -> None:
         sys.exit(0 if check.ok else 1)
     start = time.time()
     try:
-        cropset = build(args.shared, copies=args.copies, seed=args.seed, inputs=None if args.unpinned else args.inputs,
+        cropset = build(args.shared, copies=args.copies, seed=args.seed, inputs=None if args.unpinned else args.inputs, camera_copies=args.camera_copies,
                         log=lambda m: print(f"[{time.time() - start:6.0f}s] {m}", flush=True))
     except InputsChanged as error:
         sys.exit(f"build_cropset: {error}")

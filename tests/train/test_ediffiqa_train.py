@@ -166,3 +166,29 @@ def test_cli_trains_variant_s_on_its_own_512_d_targets(tmp_path):
         refused = CliRunner().invoke(ediffiqa, ["--cropset", str(tmp_path / "cs.npz"), "--labels", str(tmp_path / "labels.csv"), "--device", "cuda",
                                                 "-o", str(tmp_path / "gpu")])
         assert refused.exit_code != 0 and "cuda" in str(refused.exception).lower()
+
+
+def test_monotone_labels_put_every_degraded_copy_below_its_source():
+    """On the committed crop-set v2 labels: with a margin, no degraded copy keeps a label above
+    its clean source's minus the margin; clean crops and copies already below are untouched."""
+    from pathlib import Path
+
+    from vidfiqa.commands.train_ediffiqa import load_labels, monotone_labels, teacher_label
+
+    table = load_labels(Path(__file__).resolve().parents[2] / "training" / "labels" / "candidates_v2.csv")
+    keys = np.array(list(table))
+    label = teacher_label([table[k] for k in keys], "embedding_norm+certainty_ratio")
+    out = monotone_labels(keys, label, 0.1)
+    row = {k: i for i, k in enumerate(keys)}
+    copies = [i for i, k in enumerate(keys) if "|" in k and k.split("|")[0] in row]
+    sources = np.array([row[keys[i].split("|")[0]] for i in copies])
+    assert len(copies) > 10_000
+    assert np.all(out[copies] <= np.maximum(label[sources] - 0.1, 0) + 1e-6)
+    clean = np.array(["|" not in k for k in keys])
+    assert np.array_equal(out[clean], np.clip(label[clean], 0, 1))
+    untouched = np.array(copies)[label[copies] <= label[sources] - 0.1]
+    assert untouched.size and np.allclose(out[untouched], label[untouched])
+    # The teacher marks JPEG copies down far less than blur: the margin is what moves them most.
+    kind = np.array([k.split("|")[1].split(";")[0] if "|" in k else "" for k in keys])
+    moved = label - out
+    assert moved[kind == "jpeg"].mean() > moved[kind == "motion_blur"].mean()

@@ -19,6 +19,20 @@ def load_labels(path: Path) -> dict[str, dict[str, str]]:
         return {row["key"]: row for row in csv.DictReader(handle)}
 
 
+def monotone_labels(keys: np.ndarray, label: np.ndarray, margin: float) -> np.ndarray:
+    """Labels where every degraded copy (key ``source|degradations``) sits at least ``margin``
+    below its clean source's label when the source is among ``keys``: the teacher (an FR model's
+    own signals) barely marks down damage the FR model is robust to, such as JPEG or
+    over-exposure, yet no damage makes a face better."""
+    out = np.asarray(label, np.float32).copy()
+    row = {str(k): i for i, k in enumerate(keys)}
+    for i, key in enumerate(keys):
+        source, sep, _ = str(key).partition("|")
+        if sep and source in row:
+            out[i] = min(out[i], out[row[source]] - margin)
+    return np.clip(out, 0.0, 1.0)
+
+
 def teacher_label(rows: list[dict[str, str]], teacher: str) -> np.ndarray:
     """The teacher label per row: one column, or ``a+b`` for the mean of rank-normalised columns."""
     from ..train.teacher import minmax, rank_normalise
@@ -55,10 +69,13 @@ def teacher_label(rows: list[dict[str, str]], teacher: str) -> np.ndarray:
 @click.option("--beta", type=float, default=0.2, show_default=True, help="Top fraction of an identity that defines its centre.")
 @click.option("--ig-weighting/--no-ig-weighting", default=False, show_default=True, help="IG-FIQA-style weights by intra-class spread.")
 @click.option("--train-from", type=click.IntRange(0, 15), default=12, show_default=True, help="First trainable MobileFaceNet block; 0 trains the whole backbone (paper; use with a GPU).")
+@click.option("--monotone-margin", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="A degraded copy's label is at most its clean source's minus this (0: off): damage never raises quality.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto (a GPU when PyTorch sees one).")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run folder (last.pt, history.json, model.onnx, model.json); rerun to resume.")
-def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size, lr_backbone, lr_head, theta, epsilon, beta, ig_weighting, train_from, seed, device, out_dir):
+def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size, lr_backbone, lr_head, theta, epsilon, beta, ig_weighting, train_from, monotone_margin,
+             seed, device, out_dir):
     """Train an eDifFIQA student on a crop set with teacher labels; exports ONNX at the end."""
     import torch
 
@@ -107,8 +124,12 @@ def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size
         with atomic_open(emb_cache, "wb") as handle:
             np.savez(handle, plain=plain, flip=flip)
 
+    keys = np.array(cs.keys)
+
     def subset(mask) -> TrainData:
         corrected, _ = relative_position_correction(q[mask], plain[mask], identity[mask], beta=beta, epsilon=epsilon)
+        if monotone_margin:
+            corrected = monotone_labels(keys[mask], corrected, monotone_margin)
         weight = intra_class_weights(plain[mask], identity[mask]) if ig_weighting else np.ones(mask.sum(), np.float32)
         return TrainData(crops[mask], plain[mask], flip[mask], corrected, weight)
 
@@ -125,6 +146,7 @@ def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size
         "preprocessing": {"mean": list(preprocessing.mean), "std": list(preprocessing.std), "input_size": 112, "channel_order": "RGB"},
         "init_weights": {"file": weights_path.name, "sha256": sha256_file(weights_path)},
         "teacher": teacher,
+        "monotone_margin": monotone_margin,
         "labels": labels.name,
         "cropset": {"file": cropset.name, "crops": len(cs), "train": int(len(train_data.crops)), "dev": int(len(dev_data.crops))},
         "config": config.__dict__,

@@ -218,13 +218,13 @@ def add_clips(out: CropSet, videos_dir: Path, detector, every: int = 15, min_eye
             _add_faces(out, key, face, identity, aligned=False)
 
 
-def add_degraded(clean: CropSet, copies: int = 1, seed: int = 0) -> CropSet:
-    """Clean crops plus ``copies`` seeded degraded copies of each (same identity)."""
+def add_degraded(clean: CropSet, copies: int = 1, seed: int = 0, kinds: tuple[str, ...] = degrade.KINDS) -> CropSet:
+    """Clean crops plus ``copies`` seeded degraded copies of each (same identity), drawn from ``kinds``."""
     rng = np.random.default_rng(seed)
     out = CropSet(list(clean.keys), list(clean.crops), list(clean.identity), list(clean.eye_distance), list(clean.det_score))
     for i in range(len(clean)):
         for _ in range(copies):
-            chain = degrade.sample(rng)
+            chain = degrade.sample(rng, kinds=kinds)
             text = degrade.chain_to_text(chain)
             out.add(f"{clean.keys[i]}|{text}", degrade.apply(clean.crops[i], chain), clean.identity[i], clean.eye_distance[i], clean.det_score[i])
     return out
@@ -354,8 +354,12 @@ def check_inputs(shared: Path, inputs: Path = INPUTS_V1, hashes: bool = True) ->
 
 
 def build(shared: Path, copies: int = 1, seed: int = 0, ytf_stride: int = 3, clip_every: int = 15, log=print,
-          inputs: Path | None = INPUTS_V1) -> CropSet:
+          inputs: Path | None = INPUTS_V1, camera_copies: int = 0) -> CropSet:
     """The full crop set from ../shared (deterministic for the same inputs, seed and settings).
+
+    ``camera_copies``: that many more degraded copies of each clean crop, drawn from what cameras
+    add (``degrade.CAMERA_KINDS``: H.264 blocking, sensor noise, defocus, over-exposure) with a
+    generator of their own, so the crops of ``camera_copies = 0`` (crop set v1) are all still there.
 
     ``inputs``: the manifest of pinned input files (default: crop set v1's); ``build`` reads only
     those, and raises :class:`InputsChanged` before loading any model when one is missing or
@@ -396,4 +400,9 @@ def build(shared: Path, copies: int = 1, seed: int = 0, ytf_stride: int = 3, cli
     log(f"clips: {len(clean)} clean crops")
     full = add_degraded(clean, copies=copies, seed=seed)
     log(f"with {copies} degraded cop{'y' if copies == 1 else 'ies'} each: {len(full)} crops")
+    if camera_copies:
+        camera = add_degraded(clean, copies=camera_copies, seed=seed + 1_000_003, kinds=degrade.CAMERA_KINDS)
+        for i in range(len(clean), len(camera)):
+            full.add(camera.keys[i], camera.crops[i], camera.identity[i], camera.eye_distance[i], camera.det_score[i])
+        log(f"with {camera_copies} camera-degraded cop{'y' if camera_copies == 1 else 'ies'} each: {len(full)} crops")
     return full
