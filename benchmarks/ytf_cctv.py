@@ -117,8 +117,8 @@ def build_set(seed: int) -> Path:
                 crop = cv2.imread(str(path))[..., ::-1]
                 if spec:
                     crop = degrade.apply(crop, spec)
-                # Degraded frames are stored losslessly (PNG bytes under the frame's own name would
-                # confuse viewers, so a JPEG at quality 100: no visible loss on top of the damage).
+                # Every frame is written again as a JPEG at quality 100 (YTF's layout names .jpg
+                # files): its own loss is far below the damage's.
                 ok = cv2.imwrite(str(target / path.name), np.ascontiguousarray(crop[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 100])
                 if not ok:
                     raise OSError(f"could not write {target / path.name}")
