@@ -45,14 +45,12 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-SHARED = Path(os.environ.get("VIDFIQA_SHARED", REPO.parent / "shared"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ytf_templates import CACHE as YTF_DEV_CACHE  # noqa: E402  (the same folders as the templates study)
+from ytf_templates import MFN, REPO, RESULTS, SHARED  # noqa: E402
+
 CLEAN = SHARED / "data" / "ytf_aligned_dev"
-CACHE = Path(os.environ.get("VIDFIQA_CACHE", Path.home() / ".cache" / "vidfiqa")) / "ytf_cctv"
-RESULTS = REPO / "benchmarks" / "results"
-MFN = SHARED / "models" / "mobilefacenet_foamliu.pt"
+CACHE = YTF_DEV_CACHE.parent / "ytf_cctv"
 
 CHOOSE_SEEDS = (11, 12)
 REPORT_SEEDS = (21, 22)

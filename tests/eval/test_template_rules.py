@@ -15,6 +15,24 @@ from vidfiqa.select.template_rules import TemplateBuilder, merged, selected_fram
 FRAMES = 16
 
 
+class Recording:
+    """A scorer that keeps what the pipeline hands it and what it answers."""
+
+    def __init__(self, scorer):
+        self._scorer = scorer
+        self.inputs: list = []
+        self.outputs: list = []
+
+    def __call__(self, faces, frames=None):
+        self.inputs.append(faces.replace(crops=faces.crops.copy()))
+        out = self._scorer(faces, frames)
+        self.outputs.append(out)
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self._scorer, name)
+
+
 @pytest.fixture(scope="module")
 def dev_videos(retinaface, student, mfn_onnx, shared_models):
     """Four videos of two people from ytf_aligned_dev, 16 evenly spaced crops each: the student's
@@ -129,21 +147,10 @@ def test_the_manifest_template_is_the_named_models_weighted_embedding(tmp_path):
 
     settings = RunSettings()
     models = Models.build(settings)
-    seen: list = []
-
-    class Recording:
-        def __init__(self, scorer):
-            self._scorer = scorer
-
-        def __call__(self, faces, frames=None):
-            seen.append(faces.crops.copy())
-            return self._scorer(faces, frames)
-
-        def __getattr__(self, name):
-            return getattr(self._scorer, name)
-
-    recorded = Models(models.detector, models.region_detector, models.aligner, Recording(models.scorer), models.embedder)  # type: ignore[arg-type]
+    recording = Recording(models.scorer)
+    recorded = Models(models.detector, models.region_detector, models.aligner, recording, models.embedder)  # type: ignore[arg-type]
     manifest = VideoPipeline(settings, recorded).run(REPO / "samples" / "astronaut.mp4", tmp_path / "g")
+    seen = [faces.crops for faces in recording.inputs]
     assert len(manifest["tracks"]) == 1 and len(manifest["persons"]) == 1
     track = manifest["tracks"][0]["template"]
     assert track["model"] == "ediffiqa_t_mfn_int8" and track["rule"] == "weighted" and track["dim"] == 128
@@ -215,26 +222,13 @@ def test_eval_product_rule_is_the_template_a_run_ships(tmp_path):
     folder = sorted(v for v in sorted(root.iterdir())[3].iterdir() if v.is_dir())[0]
     settings = RunSettings(fps_cap=0.0, fps=25.0)
     models = Models.build(settings)
-    scored: list = []
-
-    class Recording:
-        def __init__(self, scorer):
-            self._scorer = scorer
-
-        def __call__(self, faces, frames=None):
-            out = self._scorer(faces, frames)
-            scored.append(out)
-            return out
-
-        def __getattr__(self, name):
-            return getattr(self._scorer, name)
-
-    recorded = Models(models.detector, models.region_detector, models.aligner, Recording(models.scorer), models.embedder)  # type: ignore[arg-type]
+    recording = Recording(models.scorer)
+    recorded = Models(models.detector, models.region_detector, models.aligner, recording, models.embedder)  # type: ignore[arg-type]
     manifest = VideoPipeline(settings, recorded).run(folder, tmp_path / "g")
     assert len(manifest["tracks"]) == 1, "one person, one track"
     from vidfiqa.faces import Faces
 
-    faces = Faces.concat(scored)
+    faces = Faces.concat(recording.outputs)
     order = np.argsort(faces.frame_index, kind="stable")
     videos = {"v": (faces.quality[order].astype(np.float64), faces.embeddings[order])}
     product = sv.video_template(videos, "v", None, "product")
