@@ -32,6 +32,10 @@ field               dtype, shape             meaning
                                              absolute floors (``min_quality``, the face
                                              gate, identity votes) were calibrated on; None
                                              when ``quality`` is the student's
+``components``      float32 (N, K)           quality components (``vidfiqa.components.NAMES``:
+                                             pose, face size, sharpness, exposure, noise,
+                                             compression, occlusion; NaN where unmeasured),
+                                             or None
 ``context``         object (N,)              a wider RGB view (uint8 H x W x 3, sizes may
                                              differ) around each face, or its JPEG bytes
                                              (candidate pools keep it compressed), for
@@ -65,6 +69,7 @@ _OPTIONAL = {
     "embeddings": (np.float32, None),
     "quality": (np.float32, ()),
     "face_quality": (np.float32, ()),
+    "components": (np.float32, None),  # (K,) with K = len(vidfiqa.components.NAMES)
     "context": (object, ()),  # one image per row; an object column because their sizes differ
 }
 
@@ -97,6 +102,7 @@ class Faces:
     embeddings: np.ndarray | None = None
     quality: np.ndarray | None = None
     face_quality: np.ndarray | None = None
+    components: np.ndarray | None = None
     context: np.ndarray | None = None
 
     def __post_init__(self) -> None:
