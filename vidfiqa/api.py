@@ -17,14 +17,18 @@ def score_images(
     device: str = "cpu",
     method_options: dict | None = None,
     batch_size: int = 64,
+    components: bool = False,
 ) -> Iterator[dict]:
     """Quality of the faces in image files/folders, one dict per face (or per failed input).
 
     Each dict: ``path``, ``face`` (index within the image, or None), ``quality`` (float, or None
     when the image could not be read or holds no face), ``error`` (why not), ``box`` (x1, y1, x2, y2
     in image pixels, or None), ``read`` (the image was decoded and searched: False when it, or
-    the folder named, could not be read).
+    the folder named, could not be read).  ``components``: each face's dict also has
+    ``components``, {name: value or None} (``vidfiqa.components.NAMES``); head pose is None for
+    ``aligned`` crops (no landmarks were found on them).
     """
+    from .components import component_dict
     from .detect import make_detector
     from .photos import PhotoPipeline
     from .quality import make_scorer
@@ -35,7 +39,10 @@ def score_images(
 
         raise ConfigError(f"{method} needs detections (face size, detector score); it cannot score --aligned crops")
     det = None if aligned else make_detector(detector, model_path=detector_model, device=device, input_size=input_size, small_faces=True)
-    pipeline = PhotoPipeline(det, stages=[scorer], largest_only=not all_faces, aligned_input=aligned, chunk_size=batch_size)
+    stages = [scorer]
+    if components:
+        stages.append(_components_stage(scorer, aligned))
+    pipeline = PhotoPipeline(det, stages=stages, largest_only=not all_faces, aligned_input=aligned, chunk_size=batch_size)
     for result in pipeline.run(inputs):
         if result.faces is None or len(result.faces) == 0:
             yield {"path": str(result.path), "face": None, "quality": None, "error": result.error, "box": None, "read": result.faces is not None}
@@ -49,7 +56,34 @@ def score_images(
                 "error": None,
                 "box": [float(v) for v in result.faces.boxes[i]],
                 "read": True,
+                **({"components": component_dict(result.faces.components[i], digits=4)} if result.faces.components is not None else {}),
             }
+
+
+def _components_stage(scorer, aligned: bool):
+    """The photo stage that adds quality components after ``scorer``.  Occlusion reads the
+    bundled student's embedding: when another method scores, the student embeds the faces too."""
+    import numpy as np
+
+    from .components import ComponentMeter
+    from .components.meter import INDEX
+    from .quality.ediffiqa import EDifFIQA
+
+    meter = ComponentMeter("ediffiqa_t_mfn")
+    own = isinstance(scorer, EDifFIQA) and scorer.model_name in ("ediffiqa_t_mfn", "ediffiqa_t_mfn_int8")
+    student = None if own else EDifFIQA()
+
+    def stage(faces, frames):
+        if student is not None and len(faces):
+            faces = faces.replace(embeddings=student.score_and_embed(faces.crops)[1])
+        faces = meter.photo_stage(faces, frames)
+        if aligned and faces.components is not None:  # the template's landmarks, not the face's
+            components = faces.components.copy()
+            components[:, [INDEX["yaw"], INDEX["pitch"], INDEX["roll"]]] = np.nan
+            faces = faces.replace(components=components)
+        return faces
+
+    return stage
 
 
 def score(inputs, method: str = "ediffiqa", **kwargs) -> list[dict]:

@@ -176,4 +176,12 @@ def _rescale(faces: Faces, scale: float) -> Faces:
     if faces.transforms is not None:
         transforms = faces.transforms.copy()
         transforms[:, :, :2] /= scale  # frame->crop map now takes original-file pixels
-    return faces.replace(boxes=faces.boxes * scale, landmarks=faces.landmarks * scale, transforms=transforms)
+    components = None
+    if faces.components is not None:
+        from .components.meter import INDEX
+
+        components = faces.components.copy()
+        components[:, INDEX["inter_eye_px"]] *= scale
+        # Noise and blocking were measured on the shrunk copy, not on the file's own pixels.
+        components[:, [INDEX["noise"], INDEX["compression"]]] = np.nan
+    return faces.replace(boxes=faces.boxes * scale, landmarks=faces.landmarks * scale, transforms=transforms, components=components)

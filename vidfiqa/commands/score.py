@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..components import NAMES
 from ..quality import SCORERS
 
 
@@ -21,7 +22,9 @@ from ..quality import SCORERS
 @click.option("--input-size", type=click.IntRange(32, 4096), default=640, show_default=True,
               help="Most pixels on the long side the detector sees: larger images are shrunk to it, smaller ones searched at their own size.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
-def score(inputs, method, options, aligned, all_faces, out_file, detector, detector_model, input_size, device):
+@click.option("--components", is_flag=True,
+              help="Add one column per quality component: yaw, pitch, roll (deg), inter_eye_px, sharpness, exposure (EV), noise, compression, occlusion (docs/components.md).")
+def score(inputs, method, options, aligned, all_faces, out_file, detector, detector_model, input_size, device, components):
     """Face image quality of the faces in images (higher is better); unreadable or faceless
     images are listed with an empty quality, never dropped."""
     import sys
@@ -41,7 +44,7 @@ def score(inputs, method, options, aligned, all_faces, out_file, detector, detec
         task = progress.add_task(method, total=count_inputs(inputs), rate="")
         for record in score_images(
             inputs, method=method, aligned=aligned, all_faces=all_faces, detector=detector,
-            detector_model=detector_model, input_size=input_size, device=device, method_options=kwargs,
+            detector_model=detector_model, input_size=input_size, device=device, method_options=kwargs, components=components,
         ):
             progress.advance(task)
             if record["read"]:
@@ -54,8 +57,12 @@ def score(inputs, method, options, aligned, all_faces, out_file, detector, detec
                 found += 1
             box = record.get("box") or ["", "", "", ""]
             quality = "" if record["quality"] is None else f"{record['quality']:.6f}"
-            rows.append([record["path"], record["face"], quality, *[f"{v:.2f}" if v != "" else "" for v in box]])
-    atomic_write_text(out_file, csv_text(["path", "face", "quality", "x1", "y1", "x2", "y2"], rows))
+            row = [record["path"], record["face"], quality, *[f"{v:.2f}" if v != "" else "" for v in box]]
+            if components:
+                measured = record.get("components") or {}
+                row += ["" if measured.get(name) is None else f"{measured[name]:.4g}" for name in NAMES]
+            rows.append(row)
+    atomic_write_text(out_file, csv_text(["path", "face", "quality", "x1", "y1", "x2", "y2", *(NAMES if components else ())], rows))
     console.print(f"{found} faces scored with {method} in {len(read)} images, {len(rows) - found} inputs without a score "
                   f"({unreadable} unreadable) -> {out_file}", soft_wrap=True)
     if not read:  # exit codes as every command's (README): 1 only when nothing could be read

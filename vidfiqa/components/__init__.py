@@ -25,6 +25,7 @@ on (see docs/components.md).
 from __future__ import annotations
 
 from .meter import NAMES, UNITS, ComponentMeter, component_dict
+from .reasons import ComponentLimits, reasons
 
 
-__all__ = ["NAMES", "UNITS", "ComponentMeter", "component_dict"]
+__all__ = ["NAMES", "UNITS", "ComponentMeter", "ComponentLimits", "component_dict", "reasons"]

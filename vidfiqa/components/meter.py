@@ -9,6 +9,8 @@ crops and embeddings (photos, `vidfiqa score`).
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 
 from ..faces import Faces
@@ -62,3 +64,12 @@ class ComponentMeter:
 
     def __call__(self, faces: Faces, frame: np.ndarray) -> Faces:
         return self.add_occlusion(faces.replace(components=self.measure(faces, frame)))
+
+    def photo_stage(self, faces: Faces, frames: Mapping[int, np.ndarray]) -> Faces:
+        """A :class:`~vidfiqa.photos.PhotoPipeline` stage (after the scorer, whose embedding it
+        reads): faces of many images, ``frames`` by ``frame_index``."""
+        out = np.full((len(faces), len(NAMES)), np.nan, np.float32)
+        for index in np.unique(faces.frame_index):
+            rows = np.flatnonzero(faces.frame_index == index)
+            out[rows] = self.measure(faces[rows], frames[int(index)])
+        return self.add_occlusion(faces.replace(components=out))

@@ -8,6 +8,7 @@ import datetime as dt
 import math
 from typing import TYPE_CHECKING, Any
 
+from ..components import component_dict
 from ..select.result import TrackResult
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ def selected_fields(result: TrackResult) -> list[dict[str, Any]]:
             "detector_score": number(chosen.scores[rank]),
             "quality": number(chosen.quality[rank]),
             "quality_smoothed": number(result.chosen_smoothed[rank]),
+            # Why it is as good as it is: pose, size, sharpness, exposure, noise, compression,
+            # occlusion (vidfiqa/components/; docs/components.md), measured on the analysed frame.
+            **({"components": component_dict(chosen.components[rank])} if chosen.components is not None else {}),
             # Where the images were cut: the main stream or the analysed one (select/recut.py).
             **({"source": result.sources[rank].to_dict()} if result.sources is not None else {}),
         }
@@ -59,6 +63,8 @@ def track_entry(result: TrackResult, selected: list[dict[str, Any]] | None = Non
         "quality_mean": number(result.quality_mean),
         "ended": result.ended,
         "selected": selected_fields(result) if selected is None else selected,
+        **({"unusable": result.unusable} if result.unusable else {}),
+        **({"best_face": list(result.best_face)} if result.best_face else {}),
         "template": template_record(result.template),
     }
 
@@ -151,5 +157,6 @@ def event_record(record: "TrackRecord") -> dict[str, Any]:
         "num_detections": result.num_detections,
         "quality_max": number(result.quality_max),
         "selected": selected,
+        **({"best_face": list(result.best_face)} if result.best_face else {}),
         "template": template_record(result.template),
     }

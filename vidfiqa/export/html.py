@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from ..components import NAMES, UNITS, reasons
 from ..select import QualitySeries
 
 PLOT_POINTS = 300  # a long track's series is thinned to this many points for the plot
@@ -29,7 +30,7 @@ svg .sel{fill:#c40} svg text{font-size:10px;fill:#666} svg .axis{stroke:#bbb;str
 #status.bad{color:#c00;font-weight:bold}
 section.person{border-top:2px solid #ccc;padding:.6em 0} h2{font-size:1.1em;margin:.2em 0 .4em}
 details{margin:.4em 0} summary{cursor:pointer;color:#036} .explain{color:#555;font-size:.85em;margin:.2em 0 1em}
-.reason{color:#a40}
+.reason{color:#a40} .comp{color:#555;font-size:.75em;max-width:180px;margin:auto}
 """
 
 # Marks broken images for the reader (and lets a headless browser check the page): after the
@@ -109,6 +110,26 @@ def _seconds(value) -> str:
     return "?" if value is None else f"{value:.1f} s"
 
 
+def _components(item: dict) -> str:
+    """A pick's components beneath it: pose and size, the reasons it is poor if any; every
+    component with its unit on hover."""
+    comp = item.get("components")
+    if not comp:
+        return ""
+    esc = _html.escape
+
+    def show(name: str) -> str:
+        value = comp.get(name)
+        return "?" if value is None else f"{value:.0f}" if name in ("yaw", "pitch", "roll", "inter_eye_px") else f"{value:.2f}"
+
+    hover = "; ".join(f"{name} {show(name)} {UNITS[name]}" for name in NAMES)
+    row = np.array([np.nan if comp.get(n) is None else comp[n] for n in NAMES], np.float64)
+    words = reasons(row)
+    summary = f'yaw {show("yaw")}&deg; pitch {show("pitch")}&deg; &middot; {show("inter_eye_px")} px'
+    why = f'<br><span class="reason">{esc(", ".join(words))}</span>' if words else ""
+    return f'<div class="comp" title="{esc(hover)}">{summary}{why}</div>'
+
+
 def _figure(item: dict, track: bool) -> str:
     esc = _html.escape
     where = f't {item["pts"]:.1f} s' if item.get("pts") is not None else f'frame {item["frame_index"]}'
@@ -123,7 +144,7 @@ def _figure(item: dict, track: bool) -> str:
         origin = (f'<br><span class="small" title="{esc(source["reason"])}">analysed frame</span>'
                   if source and source.get("reason") else "")
     return (f'<figure><a href="{esc(item["context"])}">{face}</a>'
-            f'{context}{where}{extra}<br>q {item["quality_smoothed"]:.3f}{origin}</figure>')
+            f'{context}{where}{extra}<br>q {item["quality_smoothed"]:.3f}{origin}{_components(item)}</figure>')
 
 
 def _track_rows(tracks: list[dict], plots: dict[int, dict], scale: tuple[float, float]) -> str:
@@ -132,7 +153,10 @@ def _track_rows(tracks: list[dict], plots: dict[int, dict], scale: tuple[float, 
     for track in tracks:
         figures = "".join(_figure(item, track=True) for item in track["selected"])
         plot = _svg(plots[track["track_id"]], scale) if track["track_id"] in plots else ""
-        reason = f'<br><span class="reason">{esc(track["reason"])}</span>' if track.get("reason") else ""
+        said = [track[key] for key in ("reason", "unusable") if track.get(key)]
+        if track.get("best_face") and track.get("reason"):  # rejected: what its best face looked like
+            said.append("best face: " + ", ".join(track["best_face"]))
+        reason = "".join(f'<br><span class="reason">{esc(line)}</span>' for line in said)
         rows.append(
             f'<tr class="track" data-track-id="{track["track_id"]}"><td class="tid">track {track["track_id"]}'
             f'<div class="small">{_seconds(track["first_pts"])} - {_seconds(track["last_pts"])}<br>'

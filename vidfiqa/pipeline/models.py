@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..align import Aligner
+from ..components import ComponentMeter
 from ..detect.base import FaceDetector
 from ..detect.region import RegionRedetector
 from ..faces import Faces
@@ -65,6 +66,9 @@ class Models:
     embedder: Callable[[Faces], Faces] | None = None  # for scorers that give no embedding
     # Built on first use by main_stream_region(): one per bundle, shared by its cameras' cuts.
     main_region: RegionRedetector | None = None
+    # Quality components (pose, size, sharpness, exposure, noise, compression, occlusion): a few
+    # numpy and OpenCV calls per face, no model but a 129-number head; safe to share.
+    components: ComponentMeter | None = None
 
     @classmethod
     def build(cls, settings: RunSettings, detector: FaceDetector | None = None, roi_detector: FaceDetector | None = None,
@@ -92,7 +96,8 @@ class Models:
             from ..quality.ediffiqa import EDifFIQA
 
             embedder = _shareable(EDifFIQA(onnx=s.quality_model, int8=s.student_int8, device=s.device, batch_size=s.batch_size, threads=threads))
-        return cls(detector=_shareable(detector), region_detector=region, aligner=Aligner(), scorer=_shareable(scorer), embedder=embedder)
+        return cls(detector=_shareable(detector), region_detector=region, aligner=Aligner(), scorer=_shareable(scorer), embedder=embedder,
+                   components=ComponentMeter(embedding_model_name(s)))
 
 
 def main_stream_region(models: Models, settings: RunSettings) -> RegionRedetector:

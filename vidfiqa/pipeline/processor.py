@@ -194,6 +194,10 @@ class TrackProcessor:
         if len(faces):
             with self.times("align"):
                 aligned = self.models.aligner(faces, {int(faces.frame_index[0]): frame})
+            if self.models.components is not None:
+                with self.times("components"):
+                    aligned = aligned.replace(components=self.models.components.measure(aligned, frame))
+            with self.times("align"):
                 views = [context_view(frame, box, s.context_scale, s.context_size) for box in faces.boxes]
             self.queue.put(aligned.replace(context=object_column(views)))
         self.flush_due()
@@ -203,6 +207,8 @@ class TrackProcessor:
             return
         with self.times("score"):
             scored = self.queue.flush()
+        if self.models.components is not None:
+            scored = self.models.components.add_occlusion(scored)
         self.counts.scored += len(scored)
         for tid in np.unique(scored.track_id):
             rows = scored[scored.track_id == tid]

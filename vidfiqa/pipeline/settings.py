@@ -74,6 +74,9 @@ class RunSettings:
     # ---- gates
     min_face_size: float = _f(24.0, 'Faces whose box is smaller (shorter side, pixels) are tracked but not scored.')
     face_gate: bool = _f(True, 'Move tracks that are not face-like (the quality model and the detector both doubt them) from the gallery to the manifest\'s rejected list.')
+    max_yaw: float | None = _f(None, 'Picks must face the camera within this many degrees sideways (head pose from the landmarks; none: no limit).')
+    max_pitch: float | None = _f(None, 'Picks must face the camera within this many degrees up or down (none: no limit).')
+    min_inter_eye_px: float | None = _f(None, 'Picks need at least this many pixels between the eyes in the analysed frame (none: no limit).')
     min_quality: float | None = _f(0.05, 'Smoothed quality a frame needs to be selected (measured: keeps every usable face, low-resolution ones too; none: no minimum).')
     # ---- smooth
     smooth_window: int = _f(5, 'Running median over this many detections (odd; 1: off).')
@@ -100,7 +103,10 @@ class RunSettings:
         persons, `vidfiqa eval ytf --rule selected`)."""
         from ..select.rule import SelectionRule
 
-        return SelectionRule(**{f.name: getattr(self, f.name) for f in fields(SelectionRule)})
+        from ..components import ComponentLimits
+
+        limits = ComponentLimits(self.max_yaw, self.max_pitch, self.min_inter_eye_px)
+        return SelectionRule(**{f.name: getattr(self, f.name) for f in fields(SelectionRule) if f.name != "limits"}, limits=limits)
 
     def stride_for(self, fps: float | None) -> int:
         """The stride a video of this frame rate is analysed at: ``stride``, raised so that at most
@@ -125,6 +131,9 @@ class RunSettings:
                      "score_change"):
             need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be within 0..1")
         need(self.candidates >= self.top_k, "candidates must be at least top_k")
+        for name in ("max_yaw", "max_pitch"):
+            need(getattr(self, name) is None or 0 <= getattr(self, name) <= 90, f"{name} must be within 0..90 degrees")
+        need(self.min_inter_eye_px is None or self.min_inter_eye_px >= 0, "min_inter_eye_px must not be negative")
         for name in ("max_wait_s", "lost_after_s", "time_scale_s", "min_gap_s", "smooth_sigma", "min_face_size"):
             need(getattr(self, name) >= 0, f"{name} must not be negative")
         need(self.time_scale_s > 0, "time_scale_s must be positive")

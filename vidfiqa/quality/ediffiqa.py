@@ -148,6 +148,7 @@ class EDifFIQA(QualityScorer):
             model = build_model(variant)  # refuses an unknown variant
             self.preprocessing = VARIANTS[variant][1]
             load_checkpoint(model, checkpoint)
+            self.model_name = Path(checkpoint).stem
             self.device = torch_device(device)
             self._torch = model.eval().to(self.device)
             self.embedding_dim = model.embedding_dim
@@ -162,6 +163,7 @@ class EDifFIQA(QualityScorer):
         pre = meta.get("preprocessing", {"mean": IMAGENET.mean, "std": IMAGENET.std})
         self.preprocessing = Preprocessing(tuple(pre["mean"]), tuple(pre["std"]))
         self.session = make_session(path, device=device, threads=threads)
+        self.model_name = path.stem
         # On a CPU, onnxruntime is fastest here with ~8 faces per call: larger batches push the
         # early 56x56 activations out of the caches (measured: 1.4 ms/face at 8, 2.2 at 64).
         on_cpu = self.session.get_providers()[0] == "CPUExecutionProvider"

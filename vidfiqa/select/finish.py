@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..components import reasons
+from ..faces import Faces
 from .diverse import select_diverse
 from .persons import link_template
 from .pool import TrackHistory
@@ -34,6 +36,8 @@ def finish_track(history: TrackHistory, ended: TrackEnd, rule: SelectionRule) ->
     )
     candidates = history.candidates()
     picks: list[int] = []
+    best_face: tuple[str, ...] = ()
+    unusable = "nothing was scored: every face was smaller than min_face_size" if len(candidates) == 0 else None
     smoothed = series.smoothed_at(candidates.frame_index) if len(candidates) else np.zeros(0)
     link = None
     if len(candidates):
@@ -41,8 +45,14 @@ def finish_track(history: TrackHistory, ended: TrackEnd, rule: SelectionRule) ->
         # min_quality is on the student's scale (what it was calibrated on), whatever method ranks.
         position = np.searchsorted(series.frame_index, np.asarray(candidates.frame_index, np.int64))
         floor_smoothed = series.floor_smoothed[position]
-        eligible = np.ones(len(candidates), bool) if rule.min_quality is None else floor_smoothed >= rule.min_quality
-        picks = select_diverse(merit(candidates.quality, smoothed), history.time_of(candidates), candidates.embeddings, rule, eligible=eligible)
+        good_enough = np.ones(len(candidates), bool) if rule.min_quality is None else floor_smoothed >= rule.min_quality
+        within = rule.limits.passes(candidates.components)
+        eligible = good_enough if within is None else good_enough & within
+        merits = merit(candidates.quality, smoothed)
+        picks = select_diverse(merits, history.time_of(candidates), candidates.embeddings, rule, eligible=eligible)
+        best_face = _describe(candidates, int(np.argmax(merits)))
+        if not picks:
+            unusable = _why_unusable(candidates, merits, within, rule)
         # The pool spreads over the whole track: its rows make the track's template for linking.
         link = link_template(candidates.embeddings, candidates.quality)
     return TrackResult(
@@ -53,4 +63,23 @@ def finish_track(history: TrackHistory, ended: TrackEnd, rule: SelectionRule) ->
         chosen_smoothed=smoothed[np.asarray(picks, np.int64)],
         link_template=link,
         template=history.template if history.template.count else None,
+        best_face=best_face,
+        unusable=unusable,
     )
+
+
+def _describe(candidates: Faces, row: int) -> tuple[str, ...]:
+    """Why the track's best face (by merit) is poor, in words (components/reasons.py)."""
+    return tuple(reasons(candidates.components[row])) if candidates.components is not None else ()
+
+
+def _why_unusable(candidates: Faces, merits: np.ndarray, within: np.ndarray | None, rule: SelectionRule) -> str:
+    """One line: why none of the track's candidates could be picked."""
+    if within is not None and not within.any():
+        row = int(np.argmax(merits))
+        assert candidates.components is not None  # within is None without components
+        return "no frame within the limits: " + ", ".join(rule.limits.failures(candidates.components[row]))
+    pool = merits if within is None else np.where(within, merits, -np.inf)
+    row = int(np.argmax(pool))
+    words = _describe(candidates, row)
+    return f"no frame reached min_quality {rule.min_quality:g}" + (f": {', '.join(words)}" if words else "")

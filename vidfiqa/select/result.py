@@ -123,6 +123,11 @@ class TrackResult:
     # and a native-resolution face image (JPEG bytes; None where the pick fell back).
     sources: tuple[PickSource, ...] | None = None
     native_faces: tuple[bytes | None, ...] | None = None
+    # Why the track's best face is poor, in words ("turned away: yaw 64 deg", "too dark":
+    # components/reasons.py); () when nothing stands out or nothing was measured.
+    best_face: tuple[str, ...] = ()
+    # Why no frame was picked (one line); None when there are picks.
+    unusable: str | None = None
 
     def __post_init__(self) -> None:
         if self.ended not in TRACK_ENDS:

@@ -9,9 +9,11 @@ How the rule picks frames is documented in ``diverse.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from ..components.reasons import ComponentLimits
 
 #: The frame rate assumed when a source says nothing about its timing: only to turn frame
 #: numbers into seconds (the selection rule's time terms, a track's span).
@@ -32,6 +34,7 @@ class SelectionRule:
     smooth_window: int
     smooth_sigma: float
     min_track_detections: int
+    limits: ComponentLimits = field(default_factory=ComponentLimits)  # max_yaw, max_pitch, min_inter_eye_px
 
     @classmethod
     def default(cls) -> "SelectionRule":
