@@ -72,6 +72,19 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float:
     return float((ranks[: len(positive)].sum() - len(positive) * (len(positive) + 1) / 2) / (len(positive) * len(negative)))
 
 
+def best_threshold(degraded: np.ndarray, clean: np.ndarray, sign: int) -> dict:
+    """The threshold that best separates degraded from clean copies (Youden's J: true-positive
+    rate minus false-positive rate), with both rates."""
+    d, c = degraded[np.isfinite(degraded)] * sign, clean[np.isfinite(clean)] * sign
+    if len(d) == 0 or len(c) == 0:
+        return {}
+    candidates = np.unique(np.concatenate([d, c]))
+    tpr = np.array([(d >= t).mean() for t in candidates])
+    fpr = np.array([(c >= t).mean() for t in candidates])
+    best = int(np.argmax(tpr - fpr))
+    return {"value": round(float(candidates[best] * sign), 3), "degraded_flagged": round(float(tpr[best]), 3), "clean_flagged": round(float(fpr[best]), 3)}
+
+
 # --------------------------------------------------------------------------- pose
 def running_median(values: np.ndarray, groups: np.ndarray, half: int = 2) -> np.ndarray:
     out = np.full_like(values, np.nan)
@@ -234,10 +247,137 @@ def check_degradations() -> dict:
             d, c = degraded[:, j] * s, clean[:, j] * s
             paired = np.isfinite(d) & np.isfinite(c)
             per_component[name] = {"auc": round(auc(d, c), 3), "paired": round(float(np.mean(d[paired] > c[paired])), 3) if paired.any() else None}
+        j = NAMES.index(component)
         out["kinds"][kind] = {"component": component, "direction": "higher" if sign > 0 else "lower", **per_component[component],
+                              "clean_median": round(float(np.nanmedian(clean[:, j])), 3), "degraded_median": round(float(np.nanmedian(degraded[:, j])), 3),
+                              "best_threshold": best_threshold(degraded[:, j], clean[:, j], sign),
                               "all_components_auc": {k: v["auc"] for k, v in per_component.items()}}
         print(f"{kind:14s} {component:12s} AUC {per_component[component]['auc']:.3f} paired {per_component[component]['paired']}", flush=True)
     return out
+
+
+def check_occlusion() -> dict:
+    """The occlusion head on the development people of the crop set (the same examples
+    training/train_occlusion_head.py builds; it trained on the others)."""
+    sys.path.insert(0, str(REPO / "training"))
+    from train_occlusion_head import embeddings, examples
+
+    from vidfiqa.components.occlusion import OcclusionHead
+
+    crops, labels, dev, kinds, _ = examples()
+    p = OcclusionHead.load()(embeddings(crops))
+    kinds_arr = np.array(kinds)
+    masks, unmasked = dev & (kinds_arr == "mask"), dev & (kinds_arr == "unmasked")
+    occluded, clear = dev & (kinds_arr == "occlusion"), dev & np.isin(kinds_arr, ["clean", "degraded"])
+    degraded = dev & (kinds_arr == "degraded")
+    return {
+        "people": "development split of the crop set (no person the head or the student was trained on)",
+        "rmfd_mask_vs_unmasked_auc": round(auc(p[masks], p[unmasked]), 3), "masks": int(masks.sum()), "unmasked": int(unmasked.sum()),
+        "synthetic_occluder_vs_not_auc": round(auc(p[occluded], p[clear]), 3), "occluded": int(occluded.sum()), "not_occluded": int(clear.sum()),
+        "mask_median": round(float(np.median(p[masks])), 3), "unmasked_median": round(float(np.median(p[unmasked])), 3),
+        "degraded_not_occluded_median": round(float(np.median(p[degraded])), 3),
+        "share_over_0.5": {"masks": round(float((p[masks] > 0.5).mean()), 3), "unmasked": round(float((p[unmasked] > 0.5).mean()), 3),
+                           "occluded": round(float((p[occluded] > 0.5).mean()), 3), "not_occluded": round(float((p[clear] > 0.5).mean()), 3)},
+    }
+
+
+COST_CLIPS = ("facenetpytorch_street_crowd.mp4", "liveportrait_d6.mp4", "ytf_Aaron_Guiel_5.avi")
+
+
+def check_cost() -> dict:
+    """Milliseconds per face of the component stage as the pipeline calls it (measure at
+    alignment, occlusion after scoring), beside the student's own cost, on the faces of the
+    shared clips' frames (one thread, as each pipeline stage gets on a busy box)."""
+    import cv2
+
+    from benchinfo import Run  # noqa: F401  (the load guard is checked by main)
+    from vidfiqa.align import Aligner
+    from vidfiqa.components import ComponentMeter
+    from vidfiqa.detect import make_detector
+    from vidfiqa.quality.ediffiqa import EDifFIQA
+    from vidfiqa.video.source import open_source
+
+    cv2.setNumThreads(1)
+    detector, aligner = make_detector("retinaface", threads=1), Aligner()
+    samples = []  # (frame, aligned faces)
+    for clip in (SHARED / "data" / "videos" / name for name in COST_CLIPS):
+        with open_source(str(clip)) as source:
+            for k, frame in enumerate(source):
+                if k % 15:
+                    continue
+                faces = detector.detect([frame.image])
+                if len(faces):
+                    samples.append((frame.image, aligner(faces, [frame.image])))
+                if k >= 150:
+                    break
+    meter, student = ComponentMeter(), EDifFIQA(int8=True, threads=1)
+    total_faces = sum(len(f) for _, f in samples)
+    embedded = [f.replace(embeddings=student.score_and_embed(f.crops)[1]) for _, f in samples]
+    timings: dict[str, list[float]] = {"measure": [], "occlusion": [], "student_int8": []}
+    for _ in range(3):
+        t0 = time.perf_counter()
+        measured = [f.replace(components=meter.measure(f, image)) for (image, f) in samples]
+        t1 = time.perf_counter()
+        for f, e in zip(measured, embedded):
+            meter.add_occlusion(f.replace(embeddings=e.embeddings))
+        t2 = time.perf_counter()
+        for _, f in samples:
+            student.score_and_embed(f.crops)
+        t3 = time.perf_counter()
+        timings["measure"].append((t1 - t0) / total_faces * 1e3)
+        timings["occlusion"].append((t2 - t1) / total_faces * 1e3)
+        timings["student_int8"].append((t3 - t2) / total_faces * 1e3)
+    sizes = np.concatenate([f.inter_eye_distance for _, f in samples])
+    return {"faces": int(total_faces), "frames": len(samples), "inter_eye_px_median": round(float(np.median(sizes)), 1),
+            "ms_per_face": {k: round(float(np.median(v)), 3) for k, v in timings.items()},
+            "components_ms_per_face": round(float(np.median(timings["measure"]) + np.median(timings["occlusion"])), 3),
+            "threads": 1}
+
+
+def report(data: dict) -> str:
+    """components.md: every component with its check (README's table is copied from it)."""
+    lines = ["# Quality components: checks, cost, detector variability", "",
+             f"`{data['command']}` ({data['started_utc']}; {data['machine'].get('cpu_model', '')}, {data['machine'].get('cpu_count')} cores). Method and data: the script's docstring.", ""]
+    pose = data.get("pose")
+    if pose:
+        y, p = pose["yaw"], pose["pitch"]
+        lines += ["## Head pose against the YouTube Faces authors' estimate (55 videos, 3,318 frames)", "",
+                  "| | Pearson | MAE | bias | reference | Pearson | MAE |", "|---|---|---|---|---|---|---|",
+                  f"| yaw | {y['raw']['pearson']} | {y['raw']['mae_deg']} deg | {y['raw']['bias_deg']} | its 5-frame median | {y['reference_median5']['pearson']} | {y['reference_median5']['mae_deg']} deg |",
+                  f"| pitch | {p['raw']['pearson']} | {p['raw']['mae_deg']} deg | {p['raw']['bias_deg']} | its 5-frame median | {p['reference_median5']['pearson']} | {p['reference_median5']['mae_deg']} deg |",
+                  "", f"Consecutive frames whose yaw jumps more than 20 deg: reference {y['reference_jumps_over_20deg']:.1%}, "
+                  f"ours {y['estimate_jumps_over_20deg']:.1%} (pitch: {p['reference_jumps_over_20deg']:.1%} / {p['estimate_jumps_over_20deg']:.1%}).", ""]
+    deg = data.get("degradations")
+    if deg:
+        lines += [f"## Degradations: clean vs degraded copies of the same photo ({deg['photos']} photos, {deg['people']} held-apart people)", "",
+                  "| kind | component | AUC | paired | clean median | degraded median | best threshold (degraded / clean flagged) |",
+                  "|---|---|---|---|---|---|---|"]
+        for kind, k in deg["kinds"].items():
+            t = k.get("best_threshold") or {}
+            thr = f"{t['value']} ({t['degraded_flagged']:.0%} / {t['clean_flagged']:.0%})" if t else ""
+            lines.append(f"| {kind} | {k['component']} ({k['direction']}) | {k['auc']} | {k['paired']} | {k.get('clean_median', '')} | "
+                         f"{k.get('degraded_median', '')} | {thr} |")
+        lines += ["", "AUC of every component per kind, degraded above clean (0.5: the kind leaves it alone; near 0: it lowers it):", "",
+                  "| kind | " + " | ".join(next(iter(deg["kinds"].values()))["all_components_auc"]) + " |",
+                  "|---|" + "---|" * len(next(iter(deg["kinds"].values()))["all_components_auc"])]
+        for kind, k in deg["kinds"].items():
+            lines.append(f"| {kind} | " + " | ".join(f"{v}" for v in k["all_components_auc"].values()) + " |")
+        lines.append("")
+    occ = data.get("occlusion")
+    if occ:
+        lines += ["## Occlusion (held-apart people of the crop set)", "",
+                  f"- rmfd_masked, masked vs unmasked photos of the same people: AUC **{occ['rmfd_mask_vs_unmasked_auc']}** "
+                  f"({occ['masks']} / {occ['unmasked']} photos; medians {occ['mask_median']} / {occ['unmasked_median']})",
+                  f"- synthetic occluders vs clean and otherwise degraded crops: AUC {occ['synthetic_occluder_vs_not_auc']} "
+                  f"({occ['occluded']} / {occ['not_occluded']})", f"- share above 0.5: {occ['share_over_0.5']}", ""]
+    cost = data.get("cost")
+    if cost:
+        ms = cost["ms_per_face"]
+        lines += ["## Cost per face (one thread)", "",
+                  f"{cost['faces']} faces of {cost['frames']} frames of the shared clips (median {cost['inter_eye_px_median']} px between the eyes): "
+                  f"components **{cost['components_ms_per_face']} ms** a face (measure {ms['measure']}, occlusion {ms['occlusion']}), "
+                  f"beside the int8 student's {ms['student_int8']} ms. Load average at start: {cost['run']['load_average_start']}.", ""]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -245,13 +385,25 @@ def main() -> None:
     parser.add_argument("--sections", nargs="+", default=["pose", "degradations", "occlusion", "cost"])
     parser.add_argument("--allow-load", action="store_true")
     args = parser.parse_args()
+    from benchinfo import Run
+
     path = RESULTS / "components.json"
-    results = json.loads(path.read_text()) if path.is_file() else {}
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    run = Run("components.py", sys.argv[1:], timed="cost" in args.sections)
+    checks = {"pose": check_pose, "degradations": check_degradations, "occlusion": check_occlusion, "cost": check_cost}
+    results = {k: previous[k] for k in checks if k in previous}
     for section in args.sections:
         t0 = time.perf_counter()
-        results[section] = {"check_pose": check_pose, "check_degradations": check_degradations}[f"check_{section}"]()
+        results[section] = checks[section]()
+        results[section]["wall_s"] = round(time.perf_counter() - t0, 1)
+        results[section]["run"] = {"started_utc": run.started.isoformat(timespec="seconds"), "load_average_start": run.load_start}
         print(f"{section}: {time.perf_counter() - t0:.0f} s", flush=True)
-        print(json.dumps(results[section], indent=1)[:3000])
+    variability = RESULTS / "detector_variability.json"
+    if variability.is_file():
+        results["detector_variability"] = {"from": "benchmarks/results/detector_variability.json"}
+    data = run.write(path, results)
+    (RESULTS / "components.md").write_text(report(data))
+    print(f"-> {RESULTS / 'components.md'}")
 
 
 if __name__ == "__main__":

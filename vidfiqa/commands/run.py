@@ -72,8 +72,9 @@ def run(source, output, config, quiet, main, main_offset, **settings):
     empty = sum(1 for t in manifest["tracks"] if not t["selected"])
     if empty:
         gates = manifest["settings"]
+        limits = "".join(f", {name} {gates[name]:g}" for name in ("min_quality", "max_yaw", "max_pitch", "min_inter_eye_px") if gates.get(name) is not None)
         console.print(f"note: {empty} track{'s' * (empty != 1)} had no frame that passed the gates (min_face_size {gates['min_face_size']:g} px"
-                      + (f", min_quality {gates['min_quality']:g}" if gates["min_quality"] is not None else "") + ")", soft_wrap=True)
+                      f"{limits}; the manifest's `unusable` says why, per track)", soft_wrap=True)
     for line in stats.get("skipped_files", []):  # unreadable frames of a folder, by name
         console.print(f"[yellow]skipped[/] {escape(line)}", soft_wrap=True, highlight=False)
     unnamed = stats.get("frames_skipped", 0) - len(stats.get("skipped_files", []))
