@@ -295,7 +295,7 @@ def check_cost() -> dict:
     from vidfiqa.components import ComponentMeter
     from vidfiqa.detect import make_detector
     from vidfiqa.quality.ediffiqa import EDifFIQA
-    from vidfiqa.video.source import open_source
+    from vidfiqa.video import open_source
 
     cv2.setNumThreads(1)
     detector, aligner = make_detector("retinaface", threads=1), Aligner()

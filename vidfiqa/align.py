@@ -109,6 +109,26 @@ class Aligner:
         return faces.replace(crops=crops, transforms=matrices)
 
 
+def jittered_crops(crops: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Aligned crops re-aligned as if the detector had put each landmark elsewhere: every
+    template point moved by Gaussian noise of ``sigma`` times the template's eye distance (per
+    coordinate), the similarity from the moved points to the template solved as alignment
+    does, and the crop warped by it (borders mirrored).  What another detector, or the same one
+    on the next frame, does to a crop; the student learns to score both alike (training)."""
+    crops = np.asarray(crops, dtype=np.uint8)
+    if sigma <= 0 or len(crops) == 0:
+        return crops.copy()
+    size = crops.shape[1]
+    points = template(size)
+    eye = float(np.linalg.norm(points[1] - points[0]))
+    moved = points[None] + rng.normal(0.0, sigma * eye, (len(crops), *points.shape))
+    matrices = estimate_similarity(moved, points)
+    out = np.empty_like(crops)
+    for i, (crop, matrix) in enumerate(zip(crops, matrices)):
+        out[i] = cv2.warpAffine(crop, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    return out
+
+
 def align(frame: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
     """Convenience: aligned crops (N, size, size, 3) of the faces with ``landmarks`` in one frame."""
     landmarks = np.asarray(landmarks, dtype=np.float64).reshape(-1, 5, 2)

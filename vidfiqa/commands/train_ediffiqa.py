@@ -71,11 +71,14 @@ def teacher_label(rows: list[dict[str, str]], teacher: str) -> np.ndarray:
 @click.option("--train-from", type=click.IntRange(0, 15), default=12, show_default=True, help="First trainable MobileFaceNet block; 0 trains the whole backbone (paper; use with a GPU).")
 @click.option("--monotone-margin", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="A degraded copy's label is at most its clean source's minus this (0: off): damage never raises quality.")
+@click.option("--align-jitter", type=click.FloatRange(0, 0.3), default=0.0, show_default=True,
+              help="Also train on re-alignments with landmarks moved by this fraction of the eye distance (0: off): the same face found a little differently gets the same quality.")
+@click.option("--jitter-copies", type=click.IntRange(1, 8), default=2, show_default=True, help="Fixed jittered copies per crop (with --align-jitter).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto (a GPU when PyTorch sees one).")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run folder (last.pt, history.json, model.onnx, model.json); rerun to resume.")
 def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size, lr_backbone, lr_head, theta, epsilon, beta, ig_weighting, train_from, monotone_margin,
-             seed, device, out_dir):
+             align_jitter, jitter_copies, seed, device, out_dir):
     """Train an eDifFIQA student on a crop set with teacher labels; exports ONNX at the end."""
     import torch
 
@@ -135,7 +138,8 @@ def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size
 
     train_data, dev_data = subset(split == "train"), subset(split == "dev")
     config = TrainConfig(variant=variant, epochs=epochs, batch_size=batch_size, lr_backbone=lr_backbone, lr_head=lr_head, theta=theta, epsilon=epsilon, beta=beta,
-                         ig_weighting=ig_weighting, seed=seed, train_from=train_from if variant == "T" else 0, device=device)
+                         ig_weighting=ig_weighting, seed=seed, train_from=train_from if variant == "T" else 0, device=device,
+                         align_jitter=align_jitter, jitter_copies=jitter_copies)
     click.echo(f"train {len(train_data.crops)} crops, dev {len(dev_data.crops)}; teacher {teacher}; init {weights_path}", err=True)
     model, history = train(train_data, preprocessing, init_state, out_dir, config, dev=dev_data, log=lambda m: click.echo(m, err=True), stem_cache_dir=cropset.parent / "stem_cache")
     onnx_path = export_onnx(model, out_dir / "model.onnx")
@@ -147,6 +151,7 @@ def ediffiqa(cropset, labels, teacher, init_weights, variant, epochs, batch_size
         "init_weights": {"file": weights_path.name, "sha256": sha256_file(weights_path)},
         "teacher": teacher,
         "monotone_margin": monotone_margin,
+        "align_jitter": align_jitter,
         "labels": labels.name,
         "cropset": {"file": cropset.name, "crops": len(cs), "train": int(len(train_data.crops)), "dev": int(len(dev_data.crops))},
         "config": config.__dict__,

@@ -43,6 +43,14 @@ class TrainConfig:
     beta: float = 0.2
     ig_weighting: bool = False
     flip_prob: float = 0.5
+    # Alignment jitter (0: off): each training crop also exists as ``jitter_copies`` re-alignments
+    # with landmarks moved by ``align_jitter`` x the eye distance (align.jittered_crops, fixed
+    # per copy so the frozen stem can be cached); a sample is drawn from them with
+    # ``jitter_prob``, with the clean crop's label and target embedding: the same face found a
+    # little differently must get the same quality (another detector, the next frame).
+    align_jitter: float = 0.0
+    jitter_copies: int = 2
+    jitter_prob: float = 0.5
     seed: int = 0
     threads: int = 0
     train_from: int = 12  # first trainable MobileFaceNet block; 0 = whole backbone (paper)
@@ -121,6 +129,9 @@ def train(
         log(f"caching the frozen stem (features[:{k}]) of {len(data.crops)} crops and their flips")
         cached = _stem_cache(model, preprocessing, data.crops, k, stem_cache_dir)
         cached_flip = _stem_cache(model, preprocessing, np.ascontiguousarray(data.crops[:, :, ::-1]), k, stem_cache_dir)
+        jittered = [(_stem_cache(model, preprocessing, view, k, stem_cache_dir),
+                     _stem_cache(model, preprocessing, np.ascontiguousarray(view[:, :, ::-1]), k, stem_cache_dir))
+                    for view in jitter_views(data.crops, config)]
         dev_cached = _stem_cache(model, preprocessing, dev.crops, k, stem_cache_dir) if dev is not None else None
     rng = np.random.default_rng(config.seed + start_epoch)
     target = torch.from_numpy(data.target_embedding).to(device)
@@ -138,11 +149,22 @@ def train(
             flip = rng.random(len(idx)) < config.flip_prob
             flip_t = torch.from_numpy(flip).to(device)
             e_target = torch.where(flip_t[:, None], target_flip[idx], target[idx])
+            # Which view of each sample: the crop (-1) or one of its jittered re-alignments.
+            view = np.full(len(idx), -1)
+            if config.align_jitter:  # drawn only then: runs without jitter keep their random sequence
+                view = np.where(rng.random(len(idx)) < config.jitter_prob, rng.integers(0, config.jitter_copies, len(idx)), -1)
             if k:
                 h = np.where(flip[:, None, None, None], cached_flip[idx], cached[idx])
+                for j, (plain_j, flip_j) in enumerate(jittered):
+                    rows = view == j
+                    if rows.any():
+                        h[rows] = np.where(flip[rows, None, None, None], flip_j[idx[rows]], plain_j[idx[rows]])
                 embedding, quality = model.top(torch.from_numpy(h.astype(np.float32)).to(device), k)
             else:
                 crops = data.crops[idx].copy()
+                moved = view >= 0
+                if moved.any():
+                    crops[moved] = jittered_crops_for(crops[moved], config, rng)
                 crops[flip] = crops[flip][:, :, ::-1]
                 embedding, quality = model(torch.from_numpy(preprocessing(crops)).to(device))
             consistency = 1 - torch.nn.functional.cosine_similarity(embedding, e_target, dim=1)
@@ -167,6 +189,23 @@ def train(
         tmp.replace(last)
         atomic_write_text(out_dir / "history.json", json.dumps(history, indent=1))
     return model.eval().cpu(), history
+
+
+def jitter_views(crops: np.ndarray, config: TrainConfig) -> list[np.ndarray]:
+    """The fixed jittered copies of the training crops (none when jitter is off), seeded by the
+    run's seed and the copy's number, so a resumed run sees the same copies."""
+    from ..align import jittered_crops
+
+    if not config.align_jitter:
+        return []
+    return [jittered_crops(crops, config.align_jitter, np.random.default_rng([config.seed, 7919, j])) for j in range(config.jitter_copies)]
+
+
+def jittered_crops_for(crops: np.ndarray, config: TrainConfig, rng: np.random.Generator) -> np.ndarray:
+    """Fresh jitter for a batch (training the whole network: no stem to cache)."""
+    from ..align import jittered_crops
+
+    return jittered_crops(crops, config.align_jitter, rng)
 
 
 def frozen_embeddings(backbone, preprocessing, crops: np.ndarray, device: str = "cpu", batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
