@@ -204,7 +204,7 @@ class ScoreCache:
         from vidfiqa.quality.ediffiqa import BUNDLED_INT8, BUNDLED_ONNX, EDifFIQA
 
         self.scorer = EDifFIQA(threads=1, **options)
-        onnx = BUNDLED_INT8 if options.get("int8") else BUNDLED_ONNX
+        onnx = Path(options["onnx"]) if options.get("onnx") else BUNDLED_INT8 if options.get("int8") else BUNDLED_ONNX
         self.path = CACHE_DIR / f"scores_{model}_{sha256_file(onnx)[:12]}.npz"
         self.known: dict[str, float] = {}
         if self.path.is_file():
@@ -380,7 +380,12 @@ def main() -> None:
     parser.add_argument("--cost-faces", type=int, default=100, help="faces timed for the mitigation's cost (0: no timing)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the landmark jitter")
     parser.add_argument("--json", type=Path, default=OUT)
+    parser.add_argument("--student", type=Path, default=None,
+                        help="a candidate student ONNX scored as 'fp32' instead of the bundled one (int8 left out); write to another --json")
     args = parser.parse_args()
+    if args.student is not None:
+        MODELS.clear()
+        MODELS["fp32"] = {"onnx": str(args.student)}
     run = Run("detector_variability.py", sys.argv[1:], timed=args.cost_faces > 0)
     os.environ.setdefault("VIDFIQA_WEIGHTS", str(SHARED / "models"))  # MobileFaceNet, the comparator (not bundled)
     if not YUNET.is_file():
@@ -488,7 +493,7 @@ def main() -> None:
                                           "lowest_20pct_overlap": low_overlap(ra, ya),
                                           "spearman_with_retinaface_single": round(spearman(ra, r), 4)}
             entry[m] = e
-        if len(ix):
+        if len(ix) and "int8" in scores:
             entry["fp32_vs_int8_spearman_retinaface"] = round(spearman(scores["fp32"]["retinaface"][ix], scores["int8"]["retinaface"][ix]), 4)
         agreement[group] = entry
         print(group, {m: (entry[m]["retinaface_vs_yunet"]["spearman"], entry[m]["jitter_spearman_with_unjittered"]) for m in MODELS}, flush=True)

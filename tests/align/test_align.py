@@ -67,3 +67,25 @@ def test_glint_aligned_crops_are_fixed_points():
     assert len(diffs) >= 0.8 * len(paths)
     # Rotation/scale near identity and shift within a few pixels for most crops.
     assert np.median(diffs) < 4.0
+
+
+def test_jittered_crops_are_the_alignment_of_moved_landmarks(retinaface, astronaut):
+    """A jittered crop equals aligning the frame with the landmarks moved by the same noise (in
+    the crop's own frame), is reproducible for a seed, and sigma 0 changes nothing."""
+    from vidfiqa.align import jittered_crops, template
+
+    faces = Aligner()(retinaface.detect([astronaut]), [astronaut])
+    crops = faces.crops
+    assert np.array_equal(jittered_crops(crops, 0.0, np.random.default_rng(1)), crops)
+    a = jittered_crops(crops, 0.05, np.random.default_rng(1))
+    b = jittered_crops(crops, 0.05, np.random.default_rng(1))
+    assert np.array_equal(a, b) and not np.array_equal(a, crops)
+    # The same noise, applied to the frame's landmarks through the crop's transform, re-aligned.
+    rng = np.random.default_rng(1)
+    points = template()
+    moved = points[None] + rng.normal(0.0, 0.05 * np.linalg.norm(points[1] - points[0]), (len(crops), *points.shape))
+    frame_points = apply_transforms(invert_transforms(faces.transforms), moved)
+    realigned = Aligner()(faces.replace(landmarks=frame_points.astype(np.float32)), [astronaut]).crops
+    inner = (slice(20, 92), slice(20, 92))  # away from the borders, which jittered_crops mirrors
+    diff = np.abs(realigned[:, inner[0], inner[1]].astype(int) - a[:, inner[0], inner[1]].astype(int))
+    assert np.median(diff) <= 2, np.median(diff)
