@@ -90,3 +90,33 @@ def test_finished_track_picks_rows_of_its_own_pool_with_their_images():
     assert result.chosen.quality[0] == result.chosen.quality.max(), "the best frame comes first"
     np.testing.assert_allclose(result.chosen_smoothed, result.series.smoothed_at(result.chosen.frame_index))
     assert finish_track(TrackHistory(5, fps=25.0), "lost", rule()) is None, "an empty track is dropped"
+
+
+def test_with_a_yaw_limit_the_pool_keeps_frontal_faces_and_turned_ones_are_never_picked():
+    """A long track of turned, well-scored faces and a few frontal, poorer ones: the pool (bounded,
+    so buckets merge) keeps the frontal faces, and the picks are within max_yaw; without the
+    limit the turned ones win."""
+    from vidfiqa.components import NAMES, ComponentLimits
+    from vidfiqa.components.meter import INDEX
+
+    def row(t, q, yaw):
+        components = np.full((1, len(NAMES)), np.nan, np.float32)
+        components[0, INDEX["yaw"]] = yaw
+        return _row(t, q).replace(components=components)
+
+    limits = ComponentLimits(max_yaw=30)
+    limited, free = TrackHistory(7, fps=25.0, capacity=4, limits=limits), TrackHistory(8, fps=25.0, capacity=4)
+    for i, t in enumerate(np.arange(0, 60, 0.2)):
+        frontal = i % 50 == 0
+        face = row(t, 0.2 if frontal else 0.6, 5.0 if frontal else 60.0)
+        for history in (limited, free):
+            history.observe(face)
+            history.offer(face)
+    kept_yaw = limited.candidates().components[:, INDEX["yaw"]]
+    # Buckets merged to 25.6 s: the two that saw a frontal face kept it, the last one (51-60 s) has none.
+    assert len(kept_yaw) == 3 and (kept_yaw == 5.0).sum() == 2, kept_yaw
+    assert np.all(free.candidates().components[:, INDEX["yaw"]] == 60.0)
+    picked = finish_track(limited, "lost", replace(rule(top_k=3), limits=limits))
+    assert picked is not None and len(picked.chosen) and np.all(np.abs(picked.chosen.components[:, INDEX["yaw"]]) <= 30)
+    unlimited = finish_track(free, "lost", rule(top_k=3))
+    assert unlimited is not None and np.all(unlimited.chosen.components[:, INDEX["yaw"]] == 60.0)

@@ -170,7 +170,7 @@ class TrackProcessor:
         s = self.settings
         watch = IdentityWatch(threshold=s.identity_split, confirm=s.identity_confirm)
         return TrackHistory(track_id, fps=self.fps, capacity=s.candidates, identity=watch,
-                            template=TemplateBuilder(model=self.embedding_model))
+                            template=TemplateBuilder(model=self.embedding_model), limits=self.rule.limits if self.rule.limits.active else None)
 
     def _add(self, faces: Faces, frame: np.ndarray) -> None:
         """Record tracked faces; queue the ones that pass the size gate (and are due) for scoring."""

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from ..faces import Faces, object_column
+from ..components.reasons import ComponentLimits
 from .identity import IdentityWatch
 from .rule import frame_times
 from .template_rules import TemplateBuilder
@@ -43,6 +44,9 @@ class TrackHistory:
     # ``quality`` unless another method ranks (then ranked_by_other_method is set).
     floor_quality: list[float] = field(default_factory=list)
     ranked_by_other_method: bool = False
+    # The selection's component limits (max_yaw ...): a row within them beats any row outside,
+    # so a long track's pool does not trade its last frontal face for a better-scored turned one.
+    limits: ComponentLimits | None = None
     detector_score: list[float] = field(default_factory=list)
     boxes: list[tuple[float, ...]] = field(default_factory=list)  # x1, y1, x2, y2
     pool: dict[int, Faces] = field(default_factory=dict)  # bucket -> one scored row
@@ -94,20 +98,27 @@ class TrackHistory:
             for i in range(len(faces)):
                 self.recent_rows.append((int(faces.frame_index[i]), np.asarray(faces.embeddings[i], np.float32), float(floor[i])))
         for i, time_s in enumerate(self.time_of(faces)):
-            quality = float(scores[i])
+            if not math.isfinite(float(scores[i])):
+                continue
             key = self._bucket(time_s)
             held = self.pool.get(key)
-            if not math.isfinite(quality) or (held is not None and quality <= _quality(held)):
+            row = faces[i]
+            if held is not None and self._standing(row) <= self._standing(held):
                 continue
-            self.pool[key] = _compact(faces[i])
+            self.pool[key] = _compact(row)
         while len(self.pool) > self.capacity:
             self.bucket_s *= 2
             merged: dict[int, Faces] = {}
             for row in self.pool.values():
                 key = self._bucket(float(self.time_of(row)[0]))
-                if key not in merged or _quality(row) > _quality(merged[key]):
+                if key not in merged or self._standing(row) > self._standing(merged[key]):
                     merged[key] = row
             self.pool = merged
+
+    def _standing(self, row: Faces) -> tuple[bool, float]:
+        """How a pool row competes: within the limits first, then by quality."""
+        ok = self.limits.passes(row.components) if self.limits is not None else None
+        return (True if ok is None else bool(ok[0]), _quality(row))
 
     def split(self, frame_index: int, new_track_id: int) -> "TrackHistory":
         """Move every detection from ``frame_index`` on into a new history (another person
@@ -117,7 +128,7 @@ class TrackHistory:
         moved = TrackHistory(new_track_id, fps=self.fps, capacity=self.capacity,
                              identity=IdentityWatch(self.identity.threshold, self.identity.confirm, self.identity.min_quality),
                              template=TemplateBuilder(self.template.temperature, self.template.model),
-                             ranked_by_other_method=self.ranked_by_other_method)
+                             ranked_by_other_method=self.ranked_by_other_method, limits=self.limits)
         # The faces from the split on leave this track's template for the new part's (the last
         # RECENT_ROWS scored faces are known; a split is found within a few of them).
         later_rows = [row for row in self.recent_rows if row[0] >= frame_index]
