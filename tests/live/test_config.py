@@ -31,3 +31,16 @@ def test_right_types_load(tmp_path):
     cfg = load_stream(path)
     assert cfg.loop is False and cfg.fps_cap == 5.0 and type(cfg.fps_cap) is float
     assert cfg.settings.write_series is False and cfg.settings.min_face_size == 30.0
+
+
+def test_component_limits_are_stream_keys_in_either_table(tmp_path):
+    """max_yaw and friends may be written in [stream] or [pipeline]; out-of-range values are
+    refused naming the key."""
+    path = tmp_path / "door.toml"
+    path.write_text(HEAD + "max_yaw = 45\n[pipeline]\nmin_inter_eye_px = 20\n")
+    settings = load_stream(path).settings
+    assert settings.max_yaw == 45 and settings.min_inter_eye_px == 20 and settings.max_pitch is None
+    assert settings.selection_rule().limits.max_yaw == 45
+    path.write_text(HEAD + "max_pitch = 100\n")
+    with pytest.raises(ConfigError, match="max_pitch must be within 0..90"):
+        load_stream(path)
