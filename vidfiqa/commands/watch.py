@@ -19,15 +19,20 @@ import click
 @click.option("--keep-count", type=click.IntRange(1), default=1000, show_default=True, help="Events kept per stream in the rolling gallery.")
 @click.option("--keep-days", type=click.FloatRange(0, min_open=True), default=30.0, show_default=True, help="Oldest event kept, days.")
 @click.option("--keep-mb", type=click.FloatRange(0, min_open=True), default=2000.0, show_default=True, help="Gallery size kept per stream, MB.")
+@click.option("--no-store", is_flag=True, help="Do not keep the event store (DIR/events.sqlite, what `vidfiqa events` and the live page read).")
+@click.option("--log-max-mb", type=click.FloatRange(0, min_open=True), default=100.0, show_default=True, help="Rotate events.jsonl when it would grow past this size, MB.")
+@click.option("--log-keep", type=click.IntRange(0), default=5, show_default=True, help="Rotated events.jsonl files kept (events.jsonl.1 the newest).")
+@click.option("--log-daily", is_flag=True, help="Rotate events.jsonl at the first event of each UTC day too.")
 @click.option("--duration", type=click.FloatRange(0, min_open=True), default=None, help="Stop after this many seconds (default: until SIGINT/SIGTERM).")
 @click.option("--batch/--no-batch", "batch", default=None, help="Batch the model calls of cameras that share models into shared calls [default: when the models run on a GPU; on CPUs it analysed no more frames, see README].")
 @click.option("--batch-wait-ms", type=click.FloatRange(0, 1000), default=20.0, show_default=True, help="How long a camera's frame or faces may wait for other cameras' to share a batched model call.")
 @click.option("--ray", "ray_address", default=None, metavar="auto|local|ADDRESS", help="Run the cameras as Ray actors: 'local' starts Ray here, 'auto' joins this machine's cluster (or starts one), or a cluster address. Events, /metrics and /health stay on this machine.")
 @click.option("--ray-cameras-per-actor", type=click.IntRange(1), default=1, show_default=True, help="Cameras per Ray actor (they share models, and batch their calls as --batch says).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Log lines on stderr.")
-def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_header_env, mqtt_url, mqtt_topic, webhook_timeout, keep_count, keep_days, keep_mb, duration, batch, batch_wait_ms, ray_address, ray_cameras_per_actor, log_format):
+def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_header_env, mqtt_url, mqtt_topic, webhook_timeout, keep_count, keep_days, keep_mb, no_store, log_max_mb, log_keep, log_daily, duration, batch, batch_wait_ms, ray_address, ray_cameras_per_actor, log_format):
     """Watch cameras (STREAMS: stream definition files, see streams/README.md) and write one
-    best-shot event per person who passes: images, events.jsonl, optionally a webhook."""
+    best-shot event per person who passes: images, the event store, events.jsonl, optionally a
+    webhook and MQTT."""
 
     import functools
 
@@ -47,7 +52,8 @@ def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_h
         parse_mqtt_url(mqtt_url)
         check_topic(mqtt_topic)
     configs = load_streams(list(streams), config, log)
-    outputs = WatchOutputs(retention=Retention(keep_count, keep_days, keep_mb), webhook_url=webhook, webhook_timeout_s=webhook_timeout,
+    outputs = WatchOutputs(retention=Retention(keep_count, keep_days, keep_mb), store=not no_store, log_max_mb=log_max_mb, log_keep=log_keep,
+                           log_daily=log_daily, webhook_url=webhook, webhook_timeout_s=webhook_timeout,
                            webhook_headers=headers, mqtt_url=mqtt_url, mqtt_topic=mqtt_topic)
     cameras: CameraFactory | None = None  # threads of this process
     if ray_address is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from .base import TrackSink, close_all
-from .event_folders import EventFolderSink, Retention
+from .event_folders import EventFolderSink, EventIndex, Retention
 from .event_log import EventLogSink
 
 if TYPE_CHECKING:
@@ -26,6 +26,10 @@ class WatchOutputs:
     """What `vidfiqa watch`'s options say about its outputs."""
 
     retention: Retention = Retention()
+    store: bool = True  # OUT/events.sqlite (sinks/event_store.py); --no-store turns it off
+    log_max_mb: float | None = 100.0  # events.jsonl is rotated past this size (None: never for size)
+    log_keep: int = 5  # rotated events.jsonl files kept
+    log_daily: bool = False  # rotate events.jsonl at the first event of each UTC day too
     webhook_url: str | None = None
     webhook_timeout_s: float = 5.0
     webhook_headers: dict[str, str] | None = None
@@ -34,9 +38,20 @@ class WatchOutputs:
 
 
 def watch_sinks(out_dir: str | Path, outputs: WatchOutputs, metrics: "Metrics", log: Callable[..., None]) -> list[TrackSink]:
-    """The sinks of `vidfiqa watch`, in the order each record reaches them: its images before the
-    log line that announces them, and both before anything leaves the machine."""
-    sinks: list[TrackSink] = [EventFolderSink(out_dir, outputs.retention), EventLogSink(out_dir)]
+    """The sinks of `vidfiqa watch`, in the order each record reaches them: its images, then its
+    row in the event store, then the log line that announces them (an event in the log is in the
+    store: sinks/event_store.py), and all of them before anything leaves the machine."""
+    indexes: list[EventIndex] = []
+    store: list[TrackSink] = []
+    if outputs.store:
+        from .event_store import EventStoreSink
+
+        store_sink = EventStoreSink(out_dir, log=log)
+        indexes.append(store_sink)  # rows are pruned with their images, before them
+        store.append(store_sink)
+    max_bytes = None if outputs.log_max_mb is None else int(outputs.log_max_mb * 1e6)
+    sinks: list[TrackSink] = [EventFolderSink(out_dir, outputs.retention, indexes=indexes), *store,
+                              EventLogSink(out_dir, max_bytes=max_bytes, keep=outputs.log_keep, daily=outputs.log_daily)]
     if outputs.webhook_url:
         from .webhook import WebhookSink
 
@@ -48,4 +63,4 @@ def watch_sinks(out_dir: str | Path, outputs: WatchOutputs, metrics: "Metrics", 
     return sinks
 
 
-__all__ = ["EventFolderSink", "EventLogSink", "Retention", "TrackSink", "WatchOutputs", "close_all", "watch_sinks"]
+__all__ = ["EventFolderSink", "EventIndex", "EventLogSink", "Retention", "TrackSink", "WatchOutputs", "close_all", "watch_sinks"]

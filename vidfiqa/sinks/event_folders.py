@@ -1,6 +1,10 @@
 """The rolling gallery of `vidfiqa watch`: each event's images and ``event.json`` in
 ``OUT/events/<stream>/<event_id>/``, pruned per stream by count, age and total size
-(``--keep-count``, ``--keep-days``, ``--keep-mb``)."""
+(``--keep-count``, ``--keep-days``, ``--keep-mb``).
+
+Pruning is the one place events are removed: an index of the events (the event store,
+sinks/event_store.py) is told first (:class:`EventIndex`), and the folders go only once it has
+dropped their rows - so no index ever points at images that are gone."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, Sequence
 
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import OutputError
@@ -25,13 +30,23 @@ class Retention:
     keep_mb: float | None = 2000.0  # per stream
 
 
+class EventIndex(Protocol):
+    """Something that lists events by their folder (the event store): told before events are pruned."""
+
+    def forget(self, stream: str, event_ids: list[str]) -> None:
+        """Drop these events of ``stream`` (their folders are removed after this returns); raise
+        ``OutputError`` or ``OSError`` when it cannot: the folders are then kept for a later try."""
+
+
 class EventFolderSink:
     """Writes each event's crops, context views and ``event.json``; prunes old events."""
 
     name = "event_folders"
 
-    def __init__(self, out_dir: str | Path, retention: Retention | None = None):
+    def __init__(self, out_dir: str | Path, retention: Retention | None = None, indexes: Sequence[EventIndex] = ()):
+        """``indexes``: told of every event pruned, before its folder is removed."""
         self.out = Path(out_dir)
+        self.indexes = list(indexes)
         try:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -77,14 +92,29 @@ class EventFolderSink:
             kept.append((folder, created, size))
             r = self.retention
             total = sum(item[2] for item in kept)
+            pruned = []
             while kept and len(kept) > 1 and (
                 (r.keep_count is not None and len(kept) > r.keep_count)
                 or (r.keep_days is not None and created - kept[0][1] > r.keep_days * 86400)
                 or (r.keep_mb is not None and total > r.keep_mb * 1e6)
             ):
-                old, _, old_size = kept.popleft()
-                total -= old_size
-                shutil.rmtree(old, ignore_errors=True)
+                pruned.append(kept.popleft())
+                total -= pruned[-1][2]
+            if pruned:
+                self._prune(stream, kept, pruned)
+
+    def _prune(self, stream: str, kept: deque, pruned: list) -> None:
+        """Remove these events: from every index first, then their folders."""
+        try:
+            for index in self.indexes:
+                index.forget(stream, [folder.name for folder, _, _ in pruned])
+        except (OSError, OutputError):
+            # The index still lists them, so their images stay; the next event of this stream
+            # tries again.  The new event itself was written: it is not refused for this.
+            kept.extendleft(reversed(pruned))
+            return
+        for folder, _, _ in pruned:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _scan(self, stream: str, exclude: Path) -> deque:
         """Events already on disk from an earlier run count towards the limits."""
