@@ -54,7 +54,7 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
-@click.group(cls=LazyGroup, lazy={"score": "vidfiqa.commands.score:score", "run": "vidfiqa.commands.run:run", "watch": "vidfiqa.commands.watch:watch", "rescore": "vidfiqa.commands.rescore:rescore_group"}, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy={"score": "vidfiqa.commands.score:score", "run": "vidfiqa.commands.run:run", "watch": "vidfiqa.commands.watch:watch", "events": "vidfiqa.commands.events:events", "rescore": "vidfiqa.commands.rescore:rescore_group"}, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="vidfiqa")
 def cli():
     """vidfiqa: find, track and quality-score faces in video; keep the best frames of each person."""
