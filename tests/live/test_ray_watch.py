@@ -75,6 +75,12 @@ def test_cameras_run_as_ray_actors_and_a_killed_one_comes_back(tmp_path):
     summary = json.loads((out / "watch_summary.json").read_text())
     assert [g["placements"] for g in summary["ray"]["groups"]] == [2, 1]
     assert summary["streams"]["cam0"]["events"] >= 2 and summary["streams"]["cam1"]["events"] >= 1
+    # The driver writes the event store: every actor's events are in it (the actors' only sink is a relay).
+    from vidfiqa.live.event_queries import EventQueries
+
+    with EventQueries(out) as queries:
+        assert {e["event_id"] for e in queries.events(limit=1000)} == {e["event_id"] for e in events_of(out)}
+        assert {c["camera"] for c in queries.cameras()} == {"cam0", "cam1"}
     assert any('"camera actor lost' in line for line in lines)
     assert ray.is_initialized() == ray_before, "a local instance the watch started is shut down, one it joined is left"
 

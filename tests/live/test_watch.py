@@ -556,6 +556,11 @@ def test_a_full_disk_delays_events_and_a_failing_analysis_restarts(people_clip, 
         assert summary["worker_restarts"] == 1 and "a bug met once" in summary["worker_error"] and summary["worker_error_at"]
         folders = [f for f in (disk / "out" / "events" / "cam").iterdir() if f.is_dir()]
         assert len(folders) == summary["events"] and all((f / "event.json").is_file() for f in folders), "a half-written event folder was left"
+        # The event store, which could not even be created on the full disk, was opened once there was room.
+        from vidfiqa.live.event_queries import EventQueries
+
+        with EventQueries(disk / "out") as queries:
+            assert {e["event_id"] for e in queries.events(limit=1000)} == {f.name for f in folders}
         assert any("No space left on device" in line and "will retry" in line for line in log)
 
 

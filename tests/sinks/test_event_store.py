@@ -223,7 +223,7 @@ def test_retention_prunes_rows_with_their_images(tmp_path, monkeypatch):
     out = tmp_path / "out"
     outputs = WatchOutputs(retention=Retention(keep_count=3, keep_days=None, keep_mb=None))
     sinks = watch_sinks(out, outputs, None, lambda *a, **k: None)
-    folders_sink, store_sink = sinks[0], sinks[1]
+    store_sink = sinks[1]
     assert [s.name for s in sinks] == ["event_folders", "event_store", "event_log"], "images, then the row, then the log line"
     namer = EventNamer(out)
     _emit_all(sinks, namer, range(1, 11))
