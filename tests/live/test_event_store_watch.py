@@ -63,8 +63,12 @@ def test_events_survive_a_sigkill_of_the_watcher(tmp_path):
     with EventQueries(out) as q:
         stored = {e["event_id"]: e for e in q.events(limit=MAX_LIMIT)}
         assert {e["event_id"] for e in logged} <= set(stored)
+        lines = {json.loads(line)["event_id"]: line for line in (out / "events.jsonl").read_text().splitlines() if line.endswith("}")}
         for event in logged:
-            assert q.event(event["event_id"]) == {**event, "person": stored[event["event_id"]]["person"]}
+            full = q.event(event["event_id"])
+            assert full == {**event, "person": stored[event["event_id"]]["person"]}
+            # Read back in its own order and numbers, the template's float32 vector included: the log line itself.
+            assert json.dumps({k: v for k, v in full.items() if k != "person"}, separators=(",", ":")) == lines[event["event_id"]]
             assert (out / stored[event["event_id"]]["image"]).is_file()
         persons = q.persons(limit=MAX_LIMIT)
     assert {p["camera"] for p in persons} == {"face", "drive"} and sum(p["visits"] for p in persons) == len(stored)

@@ -52,7 +52,8 @@ CAMERA_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # stream names (live/config.py
 
 # Every column of an event is one field of its `vidfiqa.event/1` record (export/entries.py
 # event_record), times both as the record's ISO text and as epoch seconds (``*_ts``) for the
-# indexes; ``event`` is the whole record with its template's vector moved to ``template``.
+# indexes; ``event`` is the rest of the record: its picks are in ``selected`` and its template's
+# vector in ``template`` (EventQueries.event puts them back).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER NOT NULL,
@@ -88,7 +89,7 @@ CREATE TABLE IF NOT EXISTS events (
     template BLOB,                          -- float32 unit vector
     template_model TEXT,
     template_dim INTEGER,
-    event TEXT NOT NULL                     -- JSON: the event record, template vector left out
+    event TEXT NOT NULL                     -- JSON: the event record, its selected (null here) and template vector in the columns above
 );
 CREATE INDEX IF NOT EXISTS events_time ON events(wall_ts);
 CREATE INDEX IF NOT EXISTS events_stream_time ON events(stream, wall_ts);
@@ -347,10 +348,11 @@ class EventQueries:
         if not isinstance(event_id, str) or not 0 < len(event_id) <= 200:
             raise QueryError(f"event: {event_id!r} is not an event id")
         with self._read() as conn:
-            row = conn.execute("SELECT event, template, person FROM events WHERE event_id = ?", (event_id,)).fetchone()
+            row = conn.execute("SELECT event, selected, template, person FROM events WHERE event_id = ?", (event_id,)).fetchone()
         if row is None:
             return None
         event = json.loads(row["event"])
+        event["selected"] = json.loads(row["selected"])
         if event.get("template") is not None:
             event["template"]["vector"] = template_vector(row["template"])
         return {**event, "person": row["person"]}

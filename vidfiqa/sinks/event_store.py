@@ -68,11 +68,14 @@ def event_row(event: dict[str, Any], person: int | None) -> tuple:
     selected = event["selected"]
     best = selected[0] if selected else {}
     template = event.get("template")
-    blob, stored = None, event
+    # The picks and the template's vector live in their own columns, not twice (the picks are
+    # most of an event; a vector is 4 bytes a value there against about 10 as JSON text); the
+    # picks' key stays in place, null, so that the record is read back in its own order.
+    stored = {**event, "selected": None}
+    blob = None
     if template is not None:
         blob = array("f", template["vector"]).tobytes()
-        # The vector lives in its own column (4 bytes a value against about 10 as JSON text).
-        stored = {**event, "template": {k: v for k, v in template.items() if k != "vector"}}
+        stored["template"] = {k: v for k, v in template.items() if k != "vector"}
     first = event.get("first_seen")
     return (
         event["event_id"], event["stream"], event["wall_time"], iso_seconds(event["wall_time"]),
