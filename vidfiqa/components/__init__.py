@@ -12,9 +12,9 @@ component          unit      meaning
 ``roll``           degrees   head leaning; > 0 clockwise in the image
 ``inter_eye_px``   pixels    distance between the eye centres in the decoded frame
 ``sharpness``      0..1      fine detail over all detail on the aligned face; blur lowers it
-``exposure``       stops     face brightness against a mid-grey face; < -2 too dark, > +1 too bright
+``exposure``       stops     face brightness against a mid-grey face; < -1.5 too dark, > +1.5 too bright
 ``noise``          grey lvl  standard deviation of pixel noise on the face (0-255 scale)
-``compression``    ratio     extra step at the codec's 8-px block edges; 0 none, > 0.5 blocky
+``compression``    ratio     extra step at the codec's 8-px block edges; 0 none, > 0.2 blocky
 ``occlusion``      0..1      probability that the face is covered (mask, hand, object)
 =================  ========  ==================================================================
 
