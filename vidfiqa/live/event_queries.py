@@ -113,6 +113,7 @@ CREATE INDEX IF NOT EXISTS persons_stream_time ON persons(stream, last_ts);
 CREATE TABLE IF NOT EXISTS cameras (
     stream TEXT PRIMARY KEY,
     events INTEGER NOT NULL,
+    persons INTEGER NOT NULL,
     first_ts REAL NOT NULL,
     last_ts REAL NOT NULL
 ) WITHOUT ROWID;
@@ -402,10 +403,9 @@ class EventQueries:
     def cameras(self) -> list[dict[str, Any]]:
         """Every camera with events in the store: how many events and persons, first and last event."""
         with self._read() as conn:
-            rows = conn.execute("SELECT stream, events, first_ts, last_ts FROM cameras ORDER BY stream").fetchall()
-            return [{"camera": row["stream"], "events": row["events"],
-                     "persons": conn.execute("SELECT count(*) FROM persons WHERE stream = ?", (row["stream"],)).fetchone()[0],
-                     "first_event": iso(row["first_ts"]), "last_event": iso(row["last_ts"])} for row in rows]
+            rows = conn.execute("SELECT stream, events, persons, first_ts, last_ts FROM cameras ORDER BY stream").fetchall()
+        return [{"camera": row["stream"], "events": row["events"], "persons": row["persons"], "first_event": iso(row["first_ts"]),
+                 "last_event": iso(row["last_ts"])} for row in rows]
 
     # ---------------------------------------------------------------- persons, in detail
     @staticmethod

@@ -147,8 +147,6 @@ def _statements(script: str) -> Iterator[str]:
 def rebuild_summaries(conn: sqlite3.Connection) -> None:
     """Recompute the persons' and cameras' figures from the events (the writer keeps them as it
     goes; this is for a store filled in bulk, and to check the writer against)."""
-    conn.execute("DELETE FROM cameras")
-    conn.execute("INSERT INTO cameras SELECT stream, count(*), min(wall_ts), max(wall_ts) FROM events GROUP BY stream")
     conn.execute("""
         WITH figures AS (SELECT person, min(coalesce(first_ts, wall_ts)) AS f, max(last_ts) AS s, max(wall_ts) AS l, count(*) AS n
                          FROM events WHERE person IS NOT NULL GROUP BY person),
@@ -159,6 +157,9 @@ def rebuild_summaries(conn: sqlite3.Connection) -> None:
                            best_seq = best.seq, best_quality = best.best_quality
         FROM figures JOIN best USING (person) WHERE persons.person = figures.person""")
     conn.execute("DELETE FROM persons WHERE person NOT IN (SELECT DISTINCT person FROM events WHERE person IS NOT NULL)")
+    conn.execute("DELETE FROM cameras")
+    conn.execute("""INSERT INTO cameras SELECT stream, count(*), (SELECT count(*) FROM persons WHERE persons.stream = events.stream), min(wall_ts), max(wall_ts)
+                    FROM events GROUP BY stream""")
 
 
 class EventStoreSink:
@@ -262,9 +263,9 @@ class EventStoreSink:
         db = self._db
         if db.execute("SELECT 1 FROM events WHERE event_id = ?", (event["event_id"],)).fetchone():
             return False
-        person = None
+        person, new_person = None, False
         if event.get("person_id") is not None:
-            person = self._person_of(event["stream"], int(event["person_id"]), epoch if epoch is not None else estimated_epoch(event))
+            person, new_person = self._person_of(event["stream"], int(event["person_id"]), epoch if epoch is not None else estimated_epoch(event))
         row = event_row(event, person)
         seq = db.execute(INSERT_EVENT, row).lastrowid
         wall, first, last_seen, quality = row[3], row[5], row[7], row[17]
@@ -275,54 +276,61 @@ class EventStoreSink:
                                   best_quality = CASE WHEN best_seq IS NULL OR coalesce(?, -1) > coalesce(best_quality, -1) THEN ? ELSE best_quality END
                           WHERE person = ?""",
                        (first if first is not None else wall, last_seen, wall, quality, seq, quality, quality, person))
-        db.execute("""INSERT INTO cameras VALUES (?, 1, ?, ?) ON CONFLICT(stream) DO UPDATE SET events = events + 1,
-                      first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)""", (event["stream"], wall, wall))
+        db.execute("""INSERT INTO cameras VALUES (?, 1, ?, ?, ?) ON CONFLICT(stream) DO UPDATE SET events = events + 1,
+                      persons = persons + excluded.persons, first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)""",
+                   (event["stream"], int(new_person), wall, wall))
         return True
 
-    def _person_of(self, stream: str, person_id: int, epoch: float | None) -> int:
-        """The store's person for a camera's person of the analysis that started at ``epoch``."""
+    def _person_of(self, stream: str, person_id: int, epoch: float | None) -> tuple[int, bool]:
+        """The store's person for a camera's person of the analysis that started at ``epoch``,
+        and whether it is new."""
         db = self._db
         epoch = time.time() if epoch is None else epoch  # no start known: a person of its own
         found = db.execute("SELECT person FROM persons WHERE stream = ? AND person_id = ? AND epoch BETWEEN ? AND ?",
                            (stream, person_id, epoch - EPOCH_TOLERANCE_S, epoch + EPOCH_TOLERANCE_S)).fetchone()
         if found:
-            return int(found[0])
+            return int(found[0]), False
         # Its figures start empty (+inf, -inf) and are taken in by the caller's update.
         added = db.execute("INSERT INTO persons (stream, epoch, person_id, first_ts, last_seen_ts, last_ts, visits) VALUES (?, ?, ?, ?, ?, ?, 0)",
                            (stream, epoch, person_id, float("inf"), float("-inf"), float("-inf")))
         assert added.lastrowid is not None
-        return added.lastrowid
+        return added.lastrowid, True
 
     def _delete(self, seqs: list[int]) -> int:
         """Delete these events and recount their persons and cameras: the one path every removal takes."""
         if not seqs:
             return 0
         db = self._db
-        persons: set[int] = set()
-        streams: set[str] = set()
+        persons: dict[int, str] = {}
+        events_gone: dict[str, int] = {}
         for chunk in _chunks(seqs, 500):
             marks = ", ".join("?" * len(chunk))
             for person, stream in db.execute(f"SELECT person, stream FROM events WHERE seq IN ({marks})", chunk):
-                streams.add(stream)
+                events_gone[stream] = events_gone.get(stream, 0) + 1
                 if person is not None:
-                    persons.add(person)
+                    persons[person] = stream
             db.execute(f"DELETE FROM events WHERE seq IN ({marks})", chunk)
-        for person in persons:
+        persons_gone = dict.fromkeys(events_gone, 0)
+        for person, stream in persons.items():
             visits, first, last_seen, last = db.execute(
                 "SELECT count(*), min(coalesce(first_ts, wall_ts)), max(last_ts), max(wall_ts) FROM events WHERE person = ?", (person,)).fetchone()
             if not visits:
                 db.execute("DELETE FROM persons WHERE person = ?", (person,))
+                persons_gone[stream] += 1
                 continue
             best = db.execute("SELECT seq, best_quality FROM events WHERE person = ? ORDER BY best_quality DESC, wall_ts DESC LIMIT 1",
                               (person,)).fetchone()
             db.execute("UPDATE persons SET first_ts = ?, last_seen_ts = ?, last_ts = ?, visits = ?, best_seq = ?, best_quality = ? WHERE person = ?",
                        (first, last_seen, last, visits, best[0], best[1], person))
-        for stream in streams:
-            count, first, last = db.execute("SELECT count(*), min(wall_ts), max(wall_ts) FROM events WHERE stream = ?", (stream,)).fetchone()
-            if count:
-                db.execute("UPDATE cameras SET events = ?, first_ts = ?, last_ts = ? WHERE stream = ?", (count, first, last, stream))
-            else:
+        for stream, gone in events_gone.items():
+            # Counted down, not recounted: a prune comes with every event once retention is full.
+            first = db.execute("SELECT min(wall_ts) FROM events WHERE stream = ?", (stream,)).fetchone()[0]
+            last = db.execute("SELECT max(wall_ts) FROM events WHERE stream = ?", (stream,)).fetchone()[0]
+            if first is None:
                 db.execute("DELETE FROM cameras WHERE stream = ?", (stream,))
+            else:
+                db.execute("UPDATE cameras SET events = events - ?, persons = persons - ?, first_ts = ?, last_ts = ? WHERE stream = ?",
+                           (gone, persons_gone[stream], first, last, stream))
         return len(seqs)
 
     # ------------------------------------------------------------------ agreeing with the disk
