@@ -168,10 +168,10 @@ class EventStoreSink:
     name = "event_store"
 
     def __init__(self, out_dir: str | Path, file_name: str = STORE_FILE, log: Callable[..., None] | None = None):
-        """A store that cannot
-        be opened for want of room or permission (a full disk) is opened at the first event
-        instead, which waits meanwhile as for any sink that refuses it; a file that is not a
-        store, or one of a newer vidfiqa, stops the watch before it starts."""
+        """Opens ``OUT/file_name``.  A store that cannot be opened for want of room or permission
+        (a full disk) is opened at the first event instead, which waits meanwhile as for any sink
+        that refuses it; a file that is not a store, or one of a newer vidfiqa, stops the watch
+        before it starts."""
         self.out = Path(out_dir)
         self.path = self.out / file_name
         self._lock = threading.RLock()  # the cameras' threads; opening and importing nest inside emit
@@ -214,8 +214,9 @@ class EventStoreSink:
         if not record.is_event:
             return
         event = event_record(record)
-        if self.add(event, record.wall_start):
-            self.written += 1
+        with self._lock:
+            if self.add(event, record.wall_start):
+                self.written += 1
 
     def add(self, event: dict[str, Any], epoch: float | None = None) -> bool:
         """Store one ``vidfiqa.event/1`` record (a dict) in its own transaction; False if it is
