@@ -374,12 +374,16 @@ class EventQueries:
         return self.events(person=person, since=since, until=until, limit=limit, before=before)
 
     def persons(self, camera: str | None = None, since: Any = None, until: Any = None, limit: int = 100,
-                before: str | None = None) -> list[dict[str, Any]]:
+                before: str | None = None, changed_since: Any = None) -> list[dict[str, Any]]:
         """The persons seen, the one seen last first (by their last event within [since, until]):
-        per person its camera, first and last seen, visits (events) and its best face - all
-        within [since, until]."""
+        per person its camera, first and last seen, visits (events) and its best face (its event,
+        quality, image, components and ``best_face`` reasons) - all within [since, until].
+        ``changed_since``: only the persons with an event at or after this time (what a page that
+        shows the list asks for every few seconds), their figures still those of [since, until]."""
         camera, limit = parse_camera(camera), parse_limit(limit)
         low, high, after = parse_time(since, "since"), parse_time(until, "until"), parse_cursor(before)
+        changed = parse_time(changed_since, "changed_since")
+        pick_low = low if changed is None else changed if low is None else max(low, changed)
         with self._read() as conn:
             if high is None:
                 # A person's last event is its newest at all: the persons table, in its order, is exact.
@@ -387,9 +391,9 @@ class EventQueries:
                 if camera is not None:
                     where.append("stream = ?")
                     args.append(camera)
-                if low is not None:
+                if pick_low is not None:
                     where.append("last_ts >= ?")
-                    args.append(low)
+                    args.append(pick_low)
                 if after is not None:
                     where.append("(last_ts < ? OR (last_ts = ? AND person < ?))")
                     args += [after[0], after[0], after[1]]
@@ -397,7 +401,7 @@ class EventQueries:
                        "ORDER BY last_ts DESC, person DESC LIMIT ?")
                 chosen = [row[0] for row in conn.execute(sql, [*args, limit])]
             else:
-                chosen = self._persons_in_range(conn, camera, low, high, after, limit)
+                chosen = self._persons_in_range(conn, camera, pick_low, high, after, limit)
             return self._persons_by_number(conn, chosen, low, high)
 
     def cameras(self) -> list[dict[str, Any]]:
@@ -459,7 +463,8 @@ class EventQueries:
                     continue
                 best = conn.execute("SELECT seq FROM events WHERE person = ? AND wall_ts BETWEEN ? AND ? "
                                     "ORDER BY best_quality DESC, wall_ts DESC LIMIT 1", span).fetchone()[0]
-            shown = conn.execute("SELECT event_id, best_quality, best_crop, best_face_image FROM events WHERE seq = ?", (best,)).fetchone()
+            shown = conn.execute("SELECT event_id, best_quality, best_crop, best_face_image, best_components, best_face_reasons "
+                                 "FROM events WHERE seq = ?", (best,)).fetchone()
             out.append({
                 "person": number,
                 "camera": row["stream"],
@@ -473,6 +478,8 @@ class EventQueries:
                 "image": (shown["best_face_image"] or shown["best_crop"]) if shown else None,
                 "crop": shown["best_crop"] if shown else None,
                 "face": shown["best_face_image"] if shown else None,
+                "components": json.loads(shown["best_components"]) if shown and shown["best_components"] else None,
+                "best_face": json.loads(shown["best_face_reasons"]) if shown and shown["best_face_reasons"] else None,
                 "cursor": cursor(last, number),
             })
         return out
