@@ -9,8 +9,8 @@ import click
 @click.argument("streams", nargs=-1, required=True)
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True, help="Folder for events.jsonl, events/ and watch_summary.json.")
 @click.option("-c", "--config", "config", default=None, help="Pipeline preset (default, fast, accurate) or TOML the streams' [pipeline] tables override.")
-@click.option("--metrics-port", type=click.IntRange(0, 65535), default=9107, show_default=True, help="Port on 127.0.0.1 for /metrics (Prometheus) and /health; 0 picks a free one.")
-@click.option("--no-metrics", is_flag=True, help="Do not serve metrics.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=9107, show_default=True, help="Port on 127.0.0.1 for the live page (/), its JSON API (/api/...), /metrics (Prometheus) and /health; 0 picks a free one.")
+@click.option("--no-metrics", is_flag=True, help="Do not serve metrics, /health nor the live page.")
 @click.option("--webhook", default=None, help="POST every event as JSON to this URL (user:password@ in it is sent as HTTP basic auth).")
 @click.option("--webhook-header-env", default=None, metavar="VAR", help="Add the header held in environment variable VAR ('Name: value', e.g. a bearer token) to every webhook request.")
 @click.option("--mqtt", "mqtt_url", default=None, metavar="URL", help="Publish events, snapshots and availability to this MQTT broker: mqtt://[user:pass@]HOST:PORT (mqtts:// for TLS).")
@@ -64,6 +64,7 @@ def watch(streams, out_dir, config, metrics_port, no_metrics, webhook, webhook_h
                       batch_streams=batch, batch_wait_s=batch_wait_ms / 1000)
     if watcher.server is not None:
         log("info", "metrics", url=f"http://127.0.0.1:{watcher.server.port}/metrics")
+        log("info", "live page", url=f"http://127.0.0.1:{watcher.server.port}/")
     summary = watcher.run(duration)
     for name, s in summary["streams"].items():
         log("info", "summary", stream=name, frames=s["frames_decoded"], analysed=s["frames_processed"],

@@ -1,8 +1,9 @@
 """Counters and gauges for `vidfiqa watch`, served in the Prometheus text format.
 
 ``GET /metrics`` returns every metric; ``GET /health`` returns JSON with each stream's state (HTTP
-503 when no stream is up).  The server listens on 127.0.0.1 only: put a reverse proxy in front
-to expose it.
+503 when no stream is up); with a :class:`~vidfiqa.live.web.LiveSite`, the same server answers the
+live page, its JSON API and the events' images (live/web.py).  The server listens on 127.0.0.1
+only: put a reverse proxy in front to expose it.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import http.server
 import json
 import threading
 from collections import defaultdict
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .web import LiveSite
 
 HELP = {
     "vidfiqa_frames_decoded_total": ("counter", "Frames decoded from the stream."),
@@ -124,30 +128,52 @@ IDLE_TIMEOUT_S = 10.0  # a metrics connection silent this long is closed
 
 
 class MetricsServer:
-    """``/metrics`` and ``/health`` on 127.0.0.1:``port`` in a daemon thread."""
+    """``/metrics`` and ``/health`` (and ``site``'s routes: the live page) on 127.0.0.1:``port``
+    in a daemon thread."""
 
-    def __init__(self, metrics: Metrics, port: int, health: Callable[[], dict], idle_timeout_s: float = IDLE_TIMEOUT_S):
+    def __init__(self, metrics: Metrics, port: int, health: Callable[[], dict], idle_timeout_s: float = IDLE_TIMEOUT_S,
+                 site: "LiveSite | None" = None):
         metrics_ref, health_ref = metrics, health
+        self.site = site
 
         class Handler(http.server.BaseHTTPRequestHandler):
             # A connection that sends nothing (a port scanner, a half-open client) held a thread
             # forever; the socket now times out and the thread ends.
             timeout = idle_timeout_s
 
-            def do_GET(self):
-                if self.path.split("?")[0] == "/metrics":
+            def answer(self, send_body: bool) -> None:
+                headers: dict[str, str] = {}
+                path = self.path.split("?")[0]
+                if path == "/metrics":
                     body, status, kind = metrics_ref.prometheus().encode(), 200, "text/plain; version=0.0.4"
-                elif self.path.split("?")[0] == "/health":
+                elif path == "/health":
                     state = health_ref()
                     body = json.dumps(state).encode()
                     status, kind = (200 if state.get("ok") else 503), "application/json"
                 else:
-                    body, status, kind = b"not found: try /metrics or /health\n", 404, "text/plain"
+                    try:
+                        found = site.handle(self.path, self.headers.get("Host")) if site is not None else None
+                    except Exception as err:  # a bug must cost one request, not the server thread's silence
+                        found = None
+                        body, status, kind = f"internal error: {type(err).__name__}\n".encode(), 500, "text/plain"
+                    else:
+                        body, status, kind = b"not found: try /metrics, /health" + (b" or / (the live page)\n" if site else b"\n"), 404, "text/plain"
+                    if found is not None:
+                        body, status, kind, headers = found.body, found.status, found.content_type, found.headers
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(body)
+                if send_body:
+                    self.wfile.write(body)
+
+            def do_GET(self):
+                self.answer(True)
+
+            def do_HEAD(self):
+                self.answer(False)
 
             def log_message(self, *args):  # scrapes are not log lines
                 pass
@@ -164,3 +190,5 @@ class MetricsServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        if self.site is not None:
+            self.site.close()

@@ -7,7 +7,8 @@
        webhook, MQTT, and any the caller adds
 
 The :class:`Watcher` owns what is the same wherever the cameras run: the sinks, one outbox per
-stream, the metrics server and /health, the signals, and ``watch_summary.json``.  SIGINT,
+stream, the metrics server with /health and the live page (live/web.py), the signals, and
+``watch_summary.json``.  SIGINT,
 SIGTERM and SIGHUP stop the cameras; every open track is emitted, the sinks get a few seconds to
 drain, and the summary is written.  The command exits 0, or 4 when events were lost (a sink never
 took them: commands/watch.py).
@@ -32,6 +33,7 @@ from ..sinks.outbox import EventNamer, SinkOutbox
 from .cameras import CameraFactory, CameraSetup, LocalCameras
 from .config import StreamConfig, load_stream
 from .metrics import Metrics, MetricsServer
+from .web import FrameRates, LiveSite
 from ..redact import redact_url
 
 
@@ -104,7 +106,10 @@ class Watcher:
         self.metrics = Metrics()
         self.stop = threading.Event()
         self.started = time.time()
-        self.server = MetricsServer(self.metrics, metrics_port, self.health) if metrics_port is not None else None
+        self.rates = FrameRates(lambda name: self.metrics.get("vidfiqa_frames_processed_total", stream=name))
+        store = (outputs or WatchOutputs()).store
+        self.server = (MetricsServer(self.metrics, metrics_port, self.health, site=LiveSite(self.out, self.live_cameras, store=store))
+                       if metrics_port is not None else None)
         self.sinks = watch_sinks(self.out, outputs or WatchOutputs(), self.metrics, self.log) + list(extra_sinks or [])
         namer = EventNamer(self.out)
         self.outboxes = {cfg.name: SinkOutbox(cfg.name, self.sinks, self.metrics, self.log, namer) for cfg in streams}
@@ -122,6 +127,17 @@ class Watcher:
         healthy = [s["up"] and s["worker_up"] for s in streams.values()]
         return {"ok": any(healthy), "degraded": not all(healthy) or any(s["events_pending"] for s in streams.values()),
                 "uptime_s": round(time.time() - self.started, 1), "streams": streams}
+
+    def live_cameras(self) -> dict[str, dict[str, Any]]:
+        """The live page's view of each camera now: up, analysing, frames analysed per second over
+        the last seconds, seconds since its last frame, its last error, events emitted by this run."""
+        out = {}
+        for name, state in self.cameras.health().items():
+            out[name] = {"up": bool(state.get("up")), "analysing": bool(state.get("worker_up")), "fps": self.rates.rate(name),
+                         "seconds_since_frame": state.get("seconds_since_frame"), "last_error": state.get("last_error"),
+                         "last_error_at": state.get("last_error_at"),
+                         "events_emitted": int(self.metrics.get("vidfiqa_events_total", stream=name))}
+        return out
 
     def start(self) -> None:
         tune_malloc()
@@ -142,6 +158,7 @@ class Watcher:
                 if self.cameras.ended():
                     break  # every input was a file that ended
                 self.cameras.tick()
+                self.rates.sample([cfg.name for cfg in self.streams])
                 self.stop.wait(0.2)
         finally:
             self.shutdown()
