@@ -334,10 +334,30 @@ def check_cost() -> dict:
             "threads": 1}
 
 
+VARIABILITY_FILES = {"shipped student": "detector_variability.json", "trained on jittered alignments (not shipped)": "detector_variability_student_jitter08.json"}
+
+
+def detector_variability_summary() -> dict:
+    """RetinaFace-vs-YuNet Spearman per set from benchmarks/detector_variability.py's results
+    (that script measures it; this report carries the figures beside the components')."""
+    out: dict = {}
+    for label, name in VARIABILITY_FILES.items():
+        path = RESULTS / name
+        if not path.is_file():
+            continue
+        agreement = json.loads(path.read_text())["agreement"]
+        out[label] = {"from": f"benchmarks/results/{name}",
+                      "spearman_retinaface_vs_yunet": {group: entry["fp32"]["retinaface_vs_yunet"]["spearman"] for group, entry in agreement.items()},
+                      "jitter_2pct_spearman": {group: entry["fp32"]["jitter_spearman_with_unjittered"]["0.02"]
+                                               for group, entry in agreement.items()}}
+    return out
+
+
 def report(data: dict) -> str:
     """components.md: every component with its check (README's table is copied from it)."""
     lines = ["# Quality components: checks, cost, detector variability", "",
-             f"`{data['command']}` ({data['started_utc']}; {data['machine'].get('cpu_model', '')}, {data['machine'].get('cpu_count')} cores). Method and data: the script's docstring.", ""]
+             f"Last run: `{data['command']}` ({data['started_utc']}; {data['machine'].get('cpu_model', '')}, {data['machine'].get('cpu_count')} cores); "
+             "sections not rerun keep their figures, and each records when it ran (`run` in components.json). Method and data: the script's docstring.", ""]
     pose = data.get("pose")
     if pose:
         y, p = pose["yaw"], pose["pitch"]
@@ -377,6 +397,14 @@ def report(data: dict) -> str:
                   f"{cost['faces']} faces of {cost['frames']} frames of the shared clips (median {cost['inter_eye_px_median']} px between the eyes): "
                   f"components **{cost['components_ms_per_face']} ms** a face (measure {ms['measure']}, occlusion {ms['occlusion']}), "
                   f"beside the int8 student's {ms['student_int8']} ms. Load average at start: {cost['run']['load_average_start']}.", ""]
+    variability = data.get("detector_variability")
+    if variability:
+        groups = list(next(iter(variability.values()))["spearman_retinaface_vs_yunet"])
+        lines += ["## Detector variability: Spearman of the student's score, RetinaFace vs YuNet alignment", "",
+                  "| student | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
+        for label, v in variability.items():
+            lines.append(f"| {label} | " + " | ".join(str(v["spearman_retinaface_vs_yunet"].get(g, "")) for g in groups) + " |")
+        lines += ["", "Method, intervals, jitter, EDC and cost: " + ", ".join(f"`{v['from']}`" for v in variability.values()) + ".", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -398,9 +426,7 @@ def main() -> None:
         results[section]["wall_s"] = round(time.perf_counter() - t0, 1)
         results[section]["run"] = {"started_utc": run.started.isoformat(timespec="seconds"), "load_average_start": run.load_start}
         print(f"{section}: {time.perf_counter() - t0:.0f} s", flush=True)
-    variability = RESULTS / "detector_variability.json"
-    if variability.is_file():
-        results["detector_variability"] = {"from": "benchmarks/results/detector_variability.json"}
+    results["detector_variability"] = detector_variability_summary()
     data = run.write(path, results)
     (RESULTS / "components.md").write_text(report(data))
     print(f"-> {RESULTS / 'components.md'}")
