@@ -280,6 +280,23 @@ def event_item(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
+def sql_filter(terms: dict[str, Any], keyset: tuple[str, str, tuple[float, Any] | None] = ("", "", None),
+               always: tuple[str, ...] = ()) -> tuple[str, list[Any]]:
+    """``WHERE ...`` (or "") and its arguments: every ``column op ?`` term whose value is not None,
+    the ``always`` conditions, and a keyset page's "after the cursor" on (time column, tie-breaker
+    column) when ``keyset``'s cursor is given."""
+    where, args = list(always), []
+    for condition, value in terms.items():
+        if value is not None:
+            where.append(condition)
+            args.append(value)
+    time_column, tie_column, after = keyset
+    if after is not None:
+        where.append(f"({time_column} < ? OR ({time_column} = ? AND {tie_column} < ?))")
+        args += [after[0], after[0], after[1]]
+    return ("WHERE " + " AND ".join(where) if where else ""), args
+
+
 class EventQueries:
     """Read-only queries over one event store (see the module docstring).
 
@@ -322,24 +339,9 @@ class EventQueries:
         [since, until]; ``before``: the previous page's last ``cursor``."""
         camera, person, limit = parse_camera(camera), parse_person(person), parse_limit(limit)
         low, high, after = parse_time(since, "since"), parse_time(until, "until"), parse_cursor(before)
-        where, args = [], []  # type: list[str], list[Any]
-        if camera is not None:
-            where.append("stream = ?")
-            args.append(camera)
-        if person is not None:
-            where.append("person = ?")
-            args.append(person)
-        if low is not None:
-            where.append("wall_ts >= ?")
-            args.append(low)
-        if high is not None:
-            where.append("wall_ts <= ?")
-            args.append(high)
-        if after is not None:
-            where.append("(wall_ts < ? OR (wall_ts = ? AND seq < ?))")
-            args += [after[0], after[0], after[1]]
-        sql = (f"SELECT {EVENT_COLUMNS} FROM events {'WHERE ' + ' AND '.join(where) if where else ''} "
-               "ORDER BY wall_ts DESC, seq DESC LIMIT ?")
+        where, args = sql_filter({"stream = ?": camera, "person = ?": person, "wall_ts >= ?": low, "wall_ts <= ?": high},
+                                 keyset=("wall_ts", "seq", after))
+        sql = f"SELECT {EVENT_COLUMNS} FROM events {where} ORDER BY wall_ts DESC, seq DESC LIMIT ?"
         with self._read() as conn:
             return [event_item(row) for row in conn.execute(sql, [*args, limit])]
 
@@ -387,18 +389,8 @@ class EventQueries:
         with self._read() as conn:
             if high is None:
                 # A person's last event is its newest at all: the persons table, in its order, is exact.
-                where, args = [], []  # type: list[str], list[Any]
-                if camera is not None:
-                    where.append("stream = ?")
-                    args.append(camera)
-                if pick_low is not None:
-                    where.append("last_ts >= ?")
-                    args.append(pick_low)
-                if after is not None:
-                    where.append("(last_ts < ? OR (last_ts = ? AND person < ?))")
-                    args += [after[0], after[0], after[1]]
-                sql = (f"SELECT person FROM persons {'WHERE ' + ' AND '.join(where) if where else ''} "
-                       "ORDER BY last_ts DESC, person DESC LIMIT ?")
+                where, args = sql_filter({"stream = ?": camera, "last_ts >= ?": pick_low}, keyset=("last_ts", "person", after))
+                sql = f"SELECT person FROM persons {where} ORDER BY last_ts DESC, person DESC LIMIT ?"
                 chosen = [row[0] for row in conn.execute(sql, [*args, limit])]
             else:
                 chosen = self._persons_in_range(conn, camera, pick_low, high, after, limit)
@@ -419,20 +411,12 @@ class EventQueries:
         events of the range are walked newest first until ``limit`` persons are found (on camera
         footage a few hundred events hold a hundred persons; a range a few regulars fill is walked
         further)."""
-        where, args = ["wall_ts <= ?", "person IS NOT NULL"], [high]  # type: list[str], list[Any]
-        if low is not None:
-            where.append("wall_ts >= ?")
-            args.append(low)
-        if camera is not None:
-            where.append("stream = ?")
-            args.append(camera)
-        if after is not None:
-            where.append("(wall_ts < ? OR (wall_ts = ? AND person < ?))")
-            args += [after[0], after[0], after[1]]
+        where, args = sql_filter({"wall_ts <= ?": high, "wall_ts >= ?": low, "stream = ?": camera}, keyset=("wall_ts", "person", after),
+                                 always=("person IS NOT NULL",))
         seen: set[int] = set()
         chosen: list[int] = []
         last_in_range = "SELECT max(wall_ts) FROM events WHERE person = ? AND wall_ts <= ?"
-        for person, when in conn.execute(f"SELECT person, wall_ts FROM events WHERE {' AND '.join(where)} ORDER BY wall_ts DESC, person DESC", args):
+        for person, when in conn.execute(f"SELECT person, wall_ts FROM events {where} ORDER BY wall_ts DESC, person DESC", args):
             if person in seen:
                 continue
             seen.add(person)
