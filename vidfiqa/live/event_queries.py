@@ -169,12 +169,18 @@ def parse_time(value: Any, what: str = "time", now: float | None = None) -> floa
     return seconds
 
 
+def whole_number(value: Any) -> int:
+    """An int from an int, a float without a fraction or a string of one; ValueError (or
+    TypeError) for anything else, booleans included."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(value)
+    return int(value.strip()) if isinstance(value, str) else int(value)
+
+
 def parse_limit(value: Any, what: str = "limit") -> int:
     """A page size: an integer from 1 to MAX_LIMIT (a string of one is taken too)."""
     try:
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError
-        number = int(value.strip()) if isinstance(value, str) else int(value)
+        number = whole_number(value)
     except (TypeError, ValueError):
         raise QueryError(f"{what}: {value!r} is not a whole number from 1 to {MAX_LIMIT}") from None
     if not 1 <= number <= MAX_LIMIT:
@@ -196,9 +202,7 @@ def parse_person(value: Any) -> int | None:
     if value is None:
         return None
     try:
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError
-        number = int(value.strip()) if isinstance(value, str) else int(value)
+        number = whole_number(value)
     except (TypeError, ValueError):
         raise QueryError(f"person: {value!r} is not a person number (a positive whole number)") from None
     if number < 1:
